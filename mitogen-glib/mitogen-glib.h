@@ -1,0 +1,24 @@
+/* mitogen-glib.h: the umbrella header of mitogen-glib
+ *
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+
+#ifndef MITOGEN_GLIB_H
+#define MITOGEN_GLIB_H
+
+#define MITOGEN_INSIDE
+
+#include <gio/gio.h>
+
+#include "mitogen-version.h"
+#include "mitogen-version-macros.h"
+#include "mitogen-enum-types.h"
+#include "mitogen-error.h"
+#include "mitogen-message.h"
+#include "mitogen-frame-decoder.h"
+#include "mitogen-pickle.h"
+#include "mitogen-latch.h"
+
+#undef MITOGEN_INSIDE
+
+#endif /* MITOGEN_GLIB_H */
