@@ -1,7 +1,8 @@
 /* smoke.vala: the generated VAPI compiles and the codec works from Vala. */
 
 int main (string[] args) {
-    var value = new Variant ("(sxay)", "vala", (int64) -7, null);
+    int64 minus_seven = -7;
+    var value = new Variant ("(sx)", "vala", minus_seven);
     try {
         var pickle = Mitogen.pickle_encode (value, Mitogen.PickleFlags.NONE);
         var back = Mitogen.pickle_decode (pickle);
