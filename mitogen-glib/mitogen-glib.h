@@ -18,6 +18,13 @@
 #include "mitogen-frame-decoder.h"
 #include "mitogen-pickle.h"
 #include "mitogen-latch.h"
+#include "mitogen-types.h"
+#include "mitogen-broker.h"
+#include "mitogen-connection-options.h"
+#include "mitogen-context.h"
+#include "mitogen-receiver.h"
+#include "mitogen-router.h"
+#include "mitogen-sender.h"
 
 #undef MITOGEN_INSIDE
 

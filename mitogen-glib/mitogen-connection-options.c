@@ -1,0 +1,423 @@
+/* mitogen-connection-options.c: what every connection method shares
+ *
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+
+#include "config.h"
+
+#include "mitogen-connection-options.h"
+
+/**
+ * MitogenConnectionOptions:
+ *
+ * Settings every connection method shares: the Python interpreter to
+ * start, how long the connection may take, the context's name, and which
+ * child runtime to boot.
+ *
+ * Options are read when a connection starts; changing them afterwards does
+ * not affect connections already made.
+ *
+ * Since: 1.0
+ */
+
+typedef struct
+{
+  GMutex lock;
+  char *python_path;
+  double connect_timeout;
+  char *name;
+  gboolean debug;
+  char *upstream_core_path;
+} MitogenConnectionOptionsPrivate;
+
+enum {
+  PROP_0,
+  PROP_PYTHON_PATH,
+  PROP_CONNECT_TIMEOUT,
+  PROP_NAME,
+  PROP_DEBUG,
+  PROP_UPSTREAM_CORE_PATH,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+G_DEFINE_TYPE_WITH_PRIVATE (MitogenConnectionOptions, mitogen_connection_options, G_TYPE_OBJECT)
+
+#define PRIV(self) ((MitogenConnectionOptionsPrivate *) mitogen_connection_options_get_instance_private (self))
+
+static void
+mitogen_connection_options_finalize (GObject *object)
+{
+  MitogenConnectionOptionsPrivate *priv = PRIV (MITOGEN_CONNECTION_OPTIONS (object));
+
+  g_free (priv->python_path);
+  g_free (priv->name);
+  g_free (priv->upstream_core_path);
+  g_mutex_clear (&priv->lock);
+
+  G_OBJECT_CLASS (mitogen_connection_options_parent_class)->finalize (object);
+}
+
+static void
+mitogen_connection_options_get_property (GObject    *object,
+                                         guint       prop_id,
+                                         GValue     *value,
+                                         GParamSpec *pspec)
+{
+  MitogenConnectionOptions *self = MITOGEN_CONNECTION_OPTIONS (object);
+  MitogenConnectionOptionsPrivate *priv = PRIV (self);
+
+  g_mutex_lock (&priv->lock);
+  switch (prop_id)
+    {
+    case PROP_PYTHON_PATH:
+      g_value_set_string (value, priv->python_path);
+      break;
+    case PROP_CONNECT_TIMEOUT:
+      g_value_set_double (value, priv->connect_timeout);
+      break;
+    case PROP_NAME:
+      g_value_set_string (value, priv->name);
+      break;
+    case PROP_DEBUG:
+      g_value_set_boolean (value, priv->debug);
+      break;
+    case PROP_UPSTREAM_CORE_PATH:
+      g_value_set_string (value, priv->upstream_core_path);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+  g_mutex_unlock (&priv->lock);
+}
+
+static gboolean
+set_string (GMutex      *lock,
+            char       **field,
+            const char  *value)
+{
+  gboolean changed;
+
+  g_mutex_lock (lock);
+  changed = g_strcmp0 (*field, value) != 0;
+  if (changed)
+    {
+      g_free (*field);
+      *field = g_strdup (value);
+    }
+  g_mutex_unlock (lock);
+
+  return changed;
+}
+
+static void
+mitogen_connection_options_set_property (GObject      *object,
+                                         guint         prop_id,
+                                         const GValue *value,
+                                         GParamSpec   *pspec)
+{
+  MitogenConnectionOptions *self = MITOGEN_CONNECTION_OPTIONS (object);
+
+  switch (prop_id)
+    {
+    case PROP_PYTHON_PATH:
+      mitogen_connection_options_set_python_path (self, g_value_get_string (value));
+      break;
+    case PROP_CONNECT_TIMEOUT:
+      mitogen_connection_options_set_connect_timeout (self, g_value_get_double (value));
+      break;
+    case PROP_NAME:
+      mitogen_connection_options_set_name (self, g_value_get_string (value));
+      break;
+    case PROP_DEBUG:
+      mitogen_connection_options_set_debug (self, g_value_get_boolean (value));
+      break;
+    case PROP_UPSTREAM_CORE_PATH:
+      mitogen_connection_options_set_upstream_core_path (self, g_value_get_string (value));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+mitogen_connection_options_class_init (MitogenConnectionOptionsClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->finalize = mitogen_connection_options_finalize;
+  object_class->get_property = mitogen_connection_options_get_property;
+  object_class->set_property = mitogen_connection_options_set_property;
+
+  /**
+   * MitogenConnectionOptions:python-path:
+   *
+   * The Python interpreter to start: a command name looked up in `PATH`, or
+   * a path. The default is `python3`.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_PYTHON_PATH] =
+    g_param_spec_string ("python-path", NULL, NULL, "python3",
+                         G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * MitogenConnectionOptions:connect-timeout:
+   *
+   * Seconds the connection may take until the child runtime has started.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_CONNECT_TIMEOUT] =
+    g_param_spec_double ("connect-timeout", NULL, NULL, 0.001, 86400.0,
+                         MITOGEN_DEFAULT_CONNECT_TIMEOUT,
+                         G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * MitogenConnectionOptions:name:
+   *
+   * The context's name in logs; by default the method and the process id,
+   * e.g. `local.1234`.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_NAME] =
+    g_param_spec_string ("name", NULL, NULL, NULL,
+                         G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * MitogenConnectionOptions:debug:
+   *
+   * Whether the child logs at debug level and forwards it.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_DEBUG] =
+    g_param_spec_boolean ("debug", NULL, NULL, FALSE,
+                          G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * MitogenConnectionOptions:upstream-core-path:
+   *
+   * If set, the path of an upstream Mitogen 0.3 `mitogen/core.py` (e.g.
+   * Debian's python3-mitogen), which is booted as the child instead of
+   * mitogen-glib's own runtime.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_UPSTREAM_CORE_PATH] =
+    g_param_spec_string ("upstream-core-path", NULL, NULL, NULL,
+                         G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+}
+
+static void
+mitogen_connection_options_init (MitogenConnectionOptions *self)
+{
+  MitogenConnectionOptionsPrivate *priv = PRIV (self);
+
+  g_mutex_init (&priv->lock);
+  priv->python_path = g_strdup ("python3");
+  priv->connect_timeout = MITOGEN_DEFAULT_CONNECT_TIMEOUT;
+}
+
+/**
+ * mitogen_connection_options_new:
+ *
+ * Creates options with the defaults.
+ *
+ * Returns: (transfer full): new options
+ *
+ * Since: 1.0
+ */
+MitogenConnectionOptions *
+mitogen_connection_options_new (void)
+{
+  return g_object_new (MITOGEN_TYPE_CONNECTION_OPTIONS, NULL);
+}
+
+/**
+ * mitogen_connection_options_get_python_path:
+ * @self: options
+ *
+ * Returns: the Python interpreter to start
+ *
+ * Since: 1.0
+ */
+const char *
+mitogen_connection_options_get_python_path (MitogenConnectionOptions *self)
+{
+  g_return_val_if_fail (MITOGEN_IS_CONNECTION_OPTIONS (self), NULL);
+
+  return PRIV (self)->python_path;
+}
+
+/**
+ * mitogen_connection_options_set_python_path:
+ * @self: options
+ * @python_path: (nullable): the interpreter, or %NULL for `python3`
+ *
+ * Sets the Python interpreter to start.
+ *
+ * Since: 1.0
+ */
+void
+mitogen_connection_options_set_python_path (MitogenConnectionOptions *self,
+                                            const char               *python_path)
+{
+  g_return_if_fail (MITOGEN_IS_CONNECTION_OPTIONS (self));
+
+  if (set_string (&PRIV (self)->lock, &PRIV (self)->python_path, python_path ? python_path : "python3"))
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PYTHON_PATH]);
+}
+
+/**
+ * mitogen_connection_options_get_connect_timeout:
+ * @self: options
+ *
+ * Returns: the connect timeout in seconds
+ *
+ * Since: 1.0
+ */
+double
+mitogen_connection_options_get_connect_timeout (MitogenConnectionOptions *self)
+{
+  g_return_val_if_fail (MITOGEN_IS_CONNECTION_OPTIONS (self), 0.0);
+
+  return PRIV (self)->connect_timeout;
+}
+
+/**
+ * mitogen_connection_options_set_connect_timeout:
+ * @self: options
+ * @seconds: the timeout
+ *
+ * Sets how long the connection may take.
+ *
+ * Since: 1.0
+ */
+void
+mitogen_connection_options_set_connect_timeout (MitogenConnectionOptions *self,
+                                                double                    seconds)
+{
+  g_return_if_fail (MITOGEN_IS_CONNECTION_OPTIONS (self));
+  g_return_if_fail (seconds > 0.0);
+
+  if (PRIV (self)->connect_timeout == seconds)
+    return;
+  PRIV (self)->connect_timeout = seconds;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CONNECT_TIMEOUT]);
+}
+
+/**
+ * mitogen_connection_options_get_name:
+ * @self: options
+ *
+ * Returns: (nullable): the context name, or %NULL for the default
+ *
+ * Since: 1.0
+ */
+const char *
+mitogen_connection_options_get_name (MitogenConnectionOptions *self)
+{
+  g_return_val_if_fail (MITOGEN_IS_CONNECTION_OPTIONS (self), NULL);
+
+  return PRIV (self)->name;
+}
+
+/**
+ * mitogen_connection_options_set_name:
+ * @self: options
+ * @name: (nullable): the context name, or %NULL for the default
+ *
+ * Sets the context's name.
+ *
+ * Since: 1.0
+ */
+void
+mitogen_connection_options_set_name (MitogenConnectionOptions *self,
+                                     const char               *name)
+{
+  g_return_if_fail (MITOGEN_IS_CONNECTION_OPTIONS (self));
+
+  if (set_string (&PRIV (self)->lock, &PRIV (self)->name, name))
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_NAME]);
+}
+
+/**
+ * mitogen_connection_options_get_debug:
+ * @self: options
+ *
+ * Returns: whether the child logs at debug level
+ *
+ * Since: 1.0
+ */
+gboolean
+mitogen_connection_options_get_debug (MitogenConnectionOptions *self)
+{
+  g_return_val_if_fail (MITOGEN_IS_CONNECTION_OPTIONS (self), FALSE);
+
+  return PRIV (self)->debug;
+}
+
+/**
+ * mitogen_connection_options_set_debug:
+ * @self: options
+ * @debug: whether the child logs at debug level
+ *
+ * Sets whether the child logs at debug level and forwards it.
+ *
+ * Since: 1.0
+ */
+void
+mitogen_connection_options_set_debug (MitogenConnectionOptions *self,
+                                      gboolean                  debug)
+{
+  g_return_if_fail (MITOGEN_IS_CONNECTION_OPTIONS (self));
+
+  debug = !!debug;
+  if (PRIV (self)->debug == debug)
+    return;
+  PRIV (self)->debug = debug;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_DEBUG]);
+}
+
+/**
+ * mitogen_connection_options_get_upstream_core_path:
+ * @self: options
+ *
+ * Returns: (nullable): the upstream `core.py` to boot, or %NULL for
+ *   mitogen-glib's own child runtime
+ *
+ * Since: 1.0
+ */
+const char *
+mitogen_connection_options_get_upstream_core_path (MitogenConnectionOptions *self)
+{
+  g_return_val_if_fail (MITOGEN_IS_CONNECTION_OPTIONS (self), NULL);
+
+  return PRIV (self)->upstream_core_path;
+}
+
+/**
+ * mitogen_connection_options_set_upstream_core_path:
+ * @self: options
+ * @path: (nullable) (type filename): an upstream Mitogen 0.3 `core.py`, or
+ *   %NULL for mitogen-glib's own runtime
+ *
+ * Boots the upstream Mitogen child from @path instead of mitogen-glib's own
+ * runtime, e.g. `/usr/lib/python3/dist-packages/mitogen/core.py`.
+ *
+ * Since: 1.0
+ */
+void
+mitogen_connection_options_set_upstream_core_path (MitogenConnectionOptions *self,
+                                                   const char               *path)
+{
+  g_return_if_fail (MITOGEN_IS_CONNECTION_OPTIONS (self));
+
+  if (set_string (&PRIV (self)->lock, &PRIV (self)->upstream_core_path, path))
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_UPSTREAM_CORE_PATH]);
+}

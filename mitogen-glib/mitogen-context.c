@@ -1,0 +1,897 @@
+/* mitogen-context.c: a Python interpreter the router can reach
+ *
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+
+#include "config.h"
+
+#include "mitogen-context-private.h"
+#include "mitogen-error.h"
+#include "mitogen-message-private.h"
+#include "mitogen-pickle-private.h"
+#include "mitogen-receiver-private.h"
+#include "mitogen-router-private.h"
+
+/**
+ * MitogenContext:
+ *
+ * A Python interpreter that the router can reach: a child started by one
+ * of the router's connection methods, or a context further down a chain.
+ *
+ * Calls run a named function there: [method@Mitogen.Context.call_async]
+ * with its [method@Mitogen.Context.call_finish], or the blocking
+ * [method@Mitogen.Context.call_sync] with a timeout. Arguments and results
+ * are [struct@GLib.Variant]s (see the value table in the overview). A
+ * remote exception becomes a %MITOGEN_ERROR_CALL error carrying the remote
+ * type, message and traceback. When the context disconnects, every
+ * pending call fails at once with %MITOGEN_ERROR_CHANNEL and
+ * [signal@Mitogen.Context::disconnected] is emitted.
+ *
+ * A context holds only a weak reference to its router: keep the router
+ * alive while you use its contexts.
+ *
+ * Thread safety: every method may be called from any thread. Signals and
+ * async callbacks run in the thread-default main context of the thread
+ * that created the context (respectively, that started the operation).
+ *
+ * Since: 1.0
+ */
+
+struct _MitogenContext
+{
+  GObject parent_instance;
+
+  GWeakRef router;             /* (MitogenRouter) */
+  guint32 context_id;          /* read-only */
+  GMainContext *owner_context; /* (owned) read-only */
+
+  GMutex lock;
+  char *name;                  /* (lock) (owned) (nullable) */
+  gboolean disconnected;       /* (lock) */
+  GList *shutdown_tasks;       /* (lock) (element-type GTask) */
+};
+
+enum {
+  PROP_0,
+  PROP_CONTEXT_ID,
+  PROP_NAME,
+  PROP_ROUTER,
+  PROP_CONNECTED,
+  N_PROPS
+};
+
+enum {
+  SIGNAL_DISCONNECTED,
+  N_SIGNALS
+};
+
+static GParamSpec *properties[N_PROPS];
+static guint signals[N_SIGNALS];
+
+G_DEFINE_FINAL_TYPE (MitogenContext, mitogen_context, G_TYPE_OBJECT)
+
+static void
+mitogen_context_finalize (GObject *object)
+{
+  MitogenContext *self = MITOGEN_CONTEXT (object);
+
+  g_weak_ref_clear (&self->router);
+  g_clear_pointer (&self->owner_context, g_main_context_unref);
+  g_free (self->name);
+  g_list_free_full (self->shutdown_tasks, g_object_unref);
+  g_mutex_clear (&self->lock);
+
+  G_OBJECT_CLASS (mitogen_context_parent_class)->finalize (object);
+}
+
+static void
+mitogen_context_get_property (GObject    *object,
+                              guint       prop_id,
+                              GValue     *value,
+                              GParamSpec *pspec)
+{
+  MitogenContext *self = MITOGEN_CONTEXT (object);
+
+  switch (prop_id)
+    {
+    case PROP_CONTEXT_ID:
+      g_value_set_uint (value, self->context_id);
+      break;
+    case PROP_NAME:
+      g_mutex_lock (&self->lock);
+      g_value_set_string (value, self->name);
+      g_mutex_unlock (&self->lock);
+      break;
+    case PROP_ROUTER:
+      g_value_take_object (value, g_weak_ref_get (&self->router));
+      break;
+    case PROP_CONNECTED:
+      g_value_set_boolean (value, mitogen_context_is_connected (self));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+mitogen_context_class_init (MitogenContextClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->finalize = mitogen_context_finalize;
+  object_class->get_property = mitogen_context_get_property;
+
+  /**
+   * MitogenContext:context-id:
+   *
+   * The context's id in the router's tree (the master is 0).
+   *
+   * Since: 1.0
+   */
+  properties[PROP_CONTEXT_ID] =
+    g_param_spec_uint ("context-id", NULL, NULL, 0, G_MAXUINT32, 0,
+                       G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * MitogenContext:name:
+   *
+   * A name for logs, e.g. `local.1234`.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_NAME] =
+    g_param_spec_string ("name", NULL, NULL, NULL,
+                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * MitogenContext:router:
+   *
+   * The router that reaches this context, or %NULL once it is gone.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_ROUTER] =
+    g_param_spec_object ("router", NULL, NULL, MITOGEN_TYPE_ROUTER,
+                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * MitogenContext:connected:
+   *
+   * %FALSE once the context has disconnected.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_CONNECTED] =
+    g_param_spec_boolean ("connected", NULL, NULL, TRUE,
+                          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  /**
+   * MitogenContext::disconnected:
+   * @context: the context
+   *
+   * Emitted once, in the main context the context object was created in,
+   * when the context has gone away. Its pending calls have failed by then.
+   *
+   * Since: 1.0
+   */
+  signals[SIGNAL_DISCONNECTED] =
+    g_signal_new ("disconnected", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+}
+
+static void
+mitogen_context_init (MitogenContext *self)
+{
+  g_mutex_init (&self->lock);
+  g_weak_ref_init (&self->router, NULL);
+}
+
+MitogenContext *
+_mitogen_context_new (MitogenRouter *router,
+                      guint32        context_id,
+                      const char    *name)
+{
+  MitogenContext *self = g_object_new (MITOGEN_TYPE_CONTEXT, NULL);
+
+  g_weak_ref_set (&self->router, router);
+  self->context_id = context_id;
+  self->name = g_strdup (name);
+  /* Signals go where the router's go: the router may create a context on
+   * the broker thread. */
+  self->owner_context = g_main_context_ref (_mitogen_router_get_owner_context (router));
+
+  return self;
+}
+
+void
+_mitogen_context_set_name (MitogenContext *self,
+                           const char     *name)
+{
+  g_mutex_lock (&self->lock);
+  g_free (self->name);
+  self->name = g_strdup (name);
+  g_mutex_unlock (&self->lock);
+}
+
+static gboolean
+emit_disconnected_cb (gpointer data)
+{
+  MitogenContext *self = data;
+
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CONNECTED]);
+  g_signal_emit (self, signals[SIGNAL_DISCONNECTED], 0);
+
+  return G_SOURCE_REMOVE;
+}
+
+gboolean
+_mitogen_context_mark_disconnected (MitogenContext *self)
+{
+  GList *tasks;
+
+  g_mutex_lock (&self->lock);
+  if (self->disconnected)
+    {
+      g_mutex_unlock (&self->lock);
+      return FALSE;
+    }
+  self->disconnected = TRUE;
+  tasks = g_steal_pointer (&self->shutdown_tasks);
+  g_mutex_unlock (&self->lock);
+
+  for (GList *l = tasks; l != NULL; l = l->next)
+    g_task_return_boolean (l->data, TRUE);
+  g_list_free_full (tasks, g_object_unref);
+
+  _mitogen_invoke_in_context (self->owner_context, emit_disconnected_cb,
+                              g_object_ref (self), g_object_unref);
+  return TRUE;
+}
+
+/**
+ * mitogen_context_get_context_id:
+ * @self: a context
+ *
+ * Returns: the context's id
+ *
+ * Since: 1.0
+ */
+guint32
+mitogen_context_get_context_id (MitogenContext *self)
+{
+  g_return_val_if_fail (MITOGEN_IS_CONTEXT (self), 0);
+
+  return self->context_id;
+}
+
+/**
+ * mitogen_context_get_name:
+ * @self: a context
+ *
+ * Returns: (nullable): the context's name
+ *
+ * Since: 1.0
+ */
+const char *
+mitogen_context_get_name (MitogenContext *self)
+{
+  const char *name;
+
+  g_return_val_if_fail (MITOGEN_IS_CONTEXT (self), NULL);
+
+  /* The name is set once a connection completes, before the context is
+   * handed out, and interned so the pointer stays valid. */
+  g_mutex_lock (&self->lock);
+  name = g_intern_string (self->name);
+  g_mutex_unlock (&self->lock);
+
+  return name;
+}
+
+/**
+ * mitogen_context_get_router:
+ * @self: a context
+ *
+ * Returns: (transfer none) (nullable): the router, or %NULL if it was
+ *   finalized
+ *
+ * Since: 1.0
+ */
+MitogenRouter *
+mitogen_context_get_router (MitogenContext *self)
+{
+  g_autoptr(MitogenRouter) router = NULL;
+
+  g_return_val_if_fail (MITOGEN_IS_CONTEXT (self), NULL);
+
+  /* Returning a borrowed pointer is safe while the caller keeps the
+   * router alive, which the class documentation requires. */
+  router = g_weak_ref_get (&self->router);
+  return router;
+}
+
+/**
+ * mitogen_context_is_connected:
+ * @self: a context
+ *
+ * Returns: %FALSE once the context has disconnected
+ *
+ * Since: 1.0
+ */
+gboolean
+mitogen_context_is_connected (MitogenContext *self)
+{
+  gboolean connected;
+
+  g_return_val_if_fail (MITOGEN_IS_CONTEXT (self), FALSE);
+
+  g_mutex_lock (&self->lock);
+  connected = !self->disconnected;
+  g_mutex_unlock (&self->lock);
+
+  return connected;
+}
+
+static MitogenRouter *
+dup_router (MitogenContext  *self,
+            GError         **error)
+{
+  MitogenRouter *router = g_weak_ref_get (&self->router);
+
+  if (router == NULL)
+    g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_CHANNEL,
+                 "The router of context %u has been finalized", self->context_id);
+  return router;
+}
+
+static GBytes *
+pickle_call (const char  *module,
+             const char  *class_name,
+             const char  *function,
+             GVariant    *args,
+             GVariant    *kwargs,
+             GError     **error)
+{
+  MitogenPickleWriter writer;
+
+  _mitogen_pickle_writer_init (&writer, MITOGEN_PICKLE_FLAGS_NONE,
+                               128 + (args ? g_variant_get_size (args) : 0) +
+                               (kwargs ? g_variant_get_size (kwargs) : 0));
+  _mitogen_pickle_writer_mark (&writer);
+  _mitogen_pickle_writer_none (&writer);
+  _mitogen_pickle_writer_str (&writer, module, -1);
+  if (class_name != NULL)
+    _mitogen_pickle_writer_str (&writer, class_name, -1);
+  else
+    _mitogen_pickle_writer_none (&writer);
+  _mitogen_pickle_writer_str (&writer, function, -1);
+
+  if (args == NULL)
+    _mitogen_pickle_writer_tuple_n (&writer, 0);
+  else
+    {
+      /* Each member separately, so that a tuple that happens to look like
+       * a tagged value is still an argument tuple. */
+      gsize n = g_variant_n_children (args);
+
+      _mitogen_pickle_writer_mark (&writer);
+      for (gsize i = 0; i < n; i++)
+        {
+          g_autoptr(GVariant) arg = g_variant_get_child_value (args, i);
+
+          if (!_mitogen_pickle_writer_value (&writer, arg, error))
+            {
+              _mitogen_pickle_writer_clear (&writer);
+              return NULL;
+            }
+        }
+      _mitogen_pickle_writer_tuple (&writer);
+    }
+
+  if (!_mitogen_pickle_writer_kwargs (&writer, kwargs, error))
+    {
+      _mitogen_pickle_writer_clear (&writer);
+      return NULL;
+    }
+  _mitogen_pickle_writer_tuple (&writer);
+
+  return _mitogen_pickle_writer_finish (&writer);
+}
+
+static gboolean
+check_call_args (GVariant  *args,
+                 GVariant  *kwargs,
+                 GError   **error)
+{
+  if (args != NULL && !g_variant_is_of_type (args, G_VARIANT_TYPE_TUPLE))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                   "Call arguments must be a tuple, not “%s”", g_variant_get_type_string (args));
+      return FALSE;
+    }
+  if (kwargs != NULL && !g_variant_is_of_type (kwargs, G_VARIANT_TYPE_VARDICT))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                   "Call keyword arguments must be “a{sv}”, not “%s”",
+                   g_variant_get_type_string (kwargs));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Sends a CALL_FUNCTION. With @out_receiver, a reply receiver is made
+ * and returned; a request that cannot be routed still succeeds then,
+ * because the router has already put a dead reply in that receiver. */
+static gboolean
+start_call (MitogenContext   *self,
+            const char       *module,
+            const char       *class_name,
+            const char       *function,
+            GVariant         *args,
+            GVariant         *kwargs,
+            MitogenReceiver **out_receiver,
+            GError          **error)
+{
+  g_autoptr(MitogenRouter) router = NULL;
+  g_autoptr(GVariant) args_ref = args ? g_variant_ref_sink (args) : NULL;
+  g_autoptr(GVariant) kwargs_ref = kwargs ? g_variant_ref_sink (kwargs) : NULL;
+  g_autoptr(GBytes) payload = NULL;
+  g_autoptr(MitogenMessage) message = NULL;
+  MitogenReceiver *receiver = NULL;
+  guint32 own_id;
+
+  if (!check_call_args (args, kwargs, error))
+    return FALSE;
+  router = dup_router (self, error);
+  if (router == NULL)
+    return FALSE;
+  payload = pickle_call (module, class_name, function, args, kwargs, error);
+  if (payload == NULL)
+    return FALSE;
+
+  own_id = mitogen_router_get_context_id (router);
+  if (out_receiver != NULL)
+    receiver = mitogen_receiver_new (router, 0, FALSE, self);
+  message = _mitogen_message_new_full (self->context_id, own_id, own_id,
+                                       MITOGEN_HANDLE_CALL_FUNCTION,
+                                       receiver ? mitogen_receiver_get_handle (receiver) : 0,
+                                       payload);
+  if (receiver == NULL)
+    return mitogen_router_route (router, message, error);
+
+  mitogen_router_route (router, message, NULL);
+  *out_receiver = receiver;
+  return TRUE;
+}
+
+static void
+call_reply_cb (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  MitogenReceiver *receiver = MITOGEN_RECEIVER (source);
+  GError *error = NULL;
+  MitogenMessage *reply;
+
+  reply = mitogen_receiver_get_finish (receiver, result, &error);
+  /* A cancelled call must not leave its handle registered. */
+  mitogen_receiver_close (receiver);
+  if (reply == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, reply, g_object_unref);
+}
+
+/**
+ * mitogen_context_call_async:
+ * @self: a context
+ * @module: the module of the function, e.g. `os`
+ * @class_name: (nullable): a class in @module whose class or static method
+ *   is called, or %NULL for a module-level function
+ * @function: the function's name
+ * @args: (nullable): the positional arguments, a tuple; a floating
+ *   reference is sunk
+ * @kwargs: (nullable): the keyword arguments, an `a{sv}` dictionary; a
+ *   floating reference is sunk
+ * @cancellable: (nullable): a cancellable
+ * @callback: (scope async) (closure user_data): called with the result
+ * @user_data: data for @callback
+ *
+ * Calls `module.function(*args, **kwargs)` (or
+ * `module.class_name.function(...)`) in the context, which imports @module
+ * (from this process if it does not have it) and runs the function in its
+ * main thread. @callback runs in the thread-default main context of the
+ * caller. Cancelling stops waiting for the result; the call itself may
+ * still run.
+ *
+ * Since: 1.0
+ */
+void
+mitogen_context_call_async (MitogenContext      *self,
+                            const char          *module,
+                            const char          *class_name,
+                            const char          *function,
+                            GVariant            *args,
+                            GVariant            *kwargs,
+                            GCancellable        *cancellable,
+                            GAsyncReadyCallback  callback,
+                            gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  g_autoptr(MitogenReceiver) receiver = NULL;
+  GError *error = NULL;
+
+  g_return_if_fail (MITOGEN_IS_CONTEXT (self));
+  g_return_if_fail (module != NULL);
+  g_return_if_fail (function != NULL);
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, mitogen_context_call_async);
+  g_task_set_check_cancellable (task, FALSE);
+
+  if (!start_call (self, module, class_name, function, args, kwargs, &receiver, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  mitogen_receiver_get_async (receiver, cancellable, call_reply_cb, g_steal_pointer (&task));
+}
+
+/**
+ * mitogen_context_call_finish:
+ * @self: a context
+ * @result: the result passed to the callback
+ * @error: return location for a #GError
+ *
+ * Finishes [method@Mitogen.Context.call_async].
+ *
+ * Returns: (transfer full): the function's return value, or %NULL with
+ *   %MITOGEN_ERROR_CALL (the function raised), %MITOGEN_ERROR_CHANNEL (the
+ *   context went away), a %MITOGEN_CODEC_ERROR (the reply could not be
+ *   decoded) or %G_IO_ERROR_CANCELLED
+ *
+ * Since: 1.0
+ */
+GVariant *
+mitogen_context_call_finish (MitogenContext  *self,
+                             GAsyncResult    *result,
+                             GError         **error)
+{
+  g_autoptr(MitogenMessage) reply = NULL;
+
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  reply = g_task_propagate_pointer (G_TASK (result), error);
+  if (reply == NULL)
+    return NULL;
+
+  /* Decode on the caller's thread: the broker thread only moves bytes. */
+  return mitogen_message_unpickle (reply, error);
+}
+
+/**
+ * mitogen_context_call_sync:
+ * @self: a context
+ * @module: the module of the function
+ * @class_name: (nullable): the class, or %NULL
+ * @function: the function's name
+ * @args: (nullable): the positional arguments, a tuple; a floating
+ *   reference is sunk
+ * @kwargs: (nullable): the keyword arguments, `a{sv}`; a floating
+ *   reference is sunk
+ * @timeout_usec: how long to wait for the result, in microseconds; -1 for
+ *   no limit
+ * @cancellable: (nullable): a cancellable
+ * @error: return location for a #GError
+ *
+ * Calls a function as [method@Mitogen.Context.call_async] does and waits
+ * for its result, blocking the calling thread (no main loop is needed).
+ *
+ * Returns: (transfer full): the return value, or %NULL with @error set as
+ *   for [method@Mitogen.Context.call_finish], or %MITOGEN_ERROR_TIMEOUT
+ *
+ * Since: 1.0
+ */
+GVariant *
+mitogen_context_call_sync (MitogenContext  *self,
+                           const char      *module,
+                           const char      *class_name,
+                           const char      *function,
+                           GVariant        *args,
+                           GVariant        *kwargs,
+                           gint64           timeout_usec,
+                           GCancellable    *cancellable,
+                           GError         **error)
+{
+  g_autoptr(MitogenReceiver) receiver = NULL;
+  g_autoptr(MitogenMessage) reply = NULL;
+
+  g_return_val_if_fail (MITOGEN_IS_CONTEXT (self), NULL);
+  g_return_val_if_fail (module != NULL, NULL);
+  g_return_val_if_fail (function != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (!start_call (self, module, class_name, function, args, kwargs, &receiver, error))
+    return NULL;
+  reply = mitogen_receiver_get (receiver, timeout_usec, cancellable, error);
+  mitogen_receiver_close (receiver);
+  if (reply == NULL)
+    return NULL;
+
+  return mitogen_message_unpickle (reply, error);
+}
+
+/**
+ * mitogen_context_call_no_reply:
+ * @self: a context
+ * @module: the module of the function
+ * @class_name: (nullable): the class, or %NULL
+ * @function: the function's name
+ * @args: (nullable): the positional arguments, a tuple; a floating
+ *   reference is sunk
+ * @kwargs: (nullable): the keyword arguments, `a{sv}`; a floating
+ *   reference is sunk
+ * @error: return location for a #GError
+ *
+ * Calls a function without waiting for, or receiving, its result. If it
+ * raises, the context logs the error.
+ *
+ * Returns: %TRUE if the request was sent
+ *
+ * Since: 1.0
+ */
+gboolean
+mitogen_context_call_no_reply (MitogenContext  *self,
+                               const char      *module,
+                               const char      *class_name,
+                               const char      *function,
+                               GVariant        *args,
+                               GVariant        *kwargs,
+                               GError         **error)
+{
+  g_return_val_if_fail (MITOGEN_IS_CONTEXT (self), FALSE);
+  g_return_val_if_fail (module != NULL, FALSE);
+  g_return_val_if_fail (function != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  return start_call (self, module, class_name, function, args, kwargs, NULL, error);
+}
+
+/**
+ * mitogen_context_send_message:
+ * @self: a context
+ * @message: the message; its destination is set to this context and its
+ *   source to this process
+ * @error: return location for a #GError
+ *
+ * Sends a prepared message to the context.
+ *
+ * Returns: %TRUE if it was sent
+ *
+ * Since: 1.0
+ */
+gboolean
+mitogen_context_send_message (MitogenContext  *self,
+                              MitogenMessage  *message,
+                              GError         **error)
+{
+  g_autoptr(MitogenRouter) router = NULL;
+  guint32 own_id;
+
+  g_return_val_if_fail (MITOGEN_IS_CONTEXT (self), FALSE);
+  g_return_val_if_fail (MITOGEN_IS_MESSAGE (message), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  router = dup_router (self, error);
+  if (router == NULL)
+    return FALSE;
+
+  own_id = mitogen_router_get_context_id (router);
+  message->dst_id = self->context_id;
+  message->src_id = own_id;
+  message->auth_id = own_id;
+
+  return mitogen_router_route (router, message, error);
+}
+
+/**
+ * mitogen_context_send:
+ * @self: a context
+ * @handle: the handle in the context
+ * @value: the value to send, pickled; a floating reference is sunk
+ * @error: return location for a #GError
+ *
+ * Sends @value to @handle in the context, wanting no reply.
+ *
+ * Returns: %TRUE if it was sent
+ *
+ * Since: 1.0
+ */
+gboolean
+mitogen_context_send (MitogenContext  *self,
+                      guint32          handle,
+                      GVariant        *value,
+                      GError         **error)
+{
+  g_autoptr(MitogenMessage) message = NULL;
+
+  g_return_val_if_fail (MITOGEN_IS_CONTEXT (self), FALSE);
+  g_return_val_if_fail (value != NULL, FALSE);
+
+  message = mitogen_message_new_pickled (handle, value, error);
+  if (message == NULL)
+    return FALSE;
+
+  return mitogen_context_send_message (self, message, error);
+}
+
+/**
+ * mitogen_context_send_async:
+ * @self: a context
+ * @handle: the handle in the context
+ * @value: the value to send; a floating reference is sunk
+ * @error: return location for a #GError
+ *
+ * Sends @value to @handle in the context with a reply handle, and returns
+ * the receiver the reply will arrive on. The receiver takes one message,
+ * only from this context, and ends with %MITOGEN_ERROR_CHANNEL if the
+ * context disconnects first.
+ *
+ * Returns: (transfer full): the reply receiver, or %NULL if @value could
+ *   not be pickled
+ *
+ * Since: 1.0
+ */
+MitogenReceiver *
+mitogen_context_send_async (MitogenContext  *self,
+                            guint32          handle,
+                            GVariant        *value,
+                            GError         **error)
+{
+  g_autoptr(MitogenRouter) router = NULL;
+  g_autoptr(MitogenMessage) message = NULL;
+  MitogenReceiver *receiver;
+
+  g_return_val_if_fail (MITOGEN_IS_CONTEXT (self), NULL);
+  g_return_val_if_fail (value != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  router = dup_router (self, error);
+  if (router == NULL)
+    return NULL;
+  message = mitogen_message_new_pickled (handle, value, error);
+  if (message == NULL)
+    return NULL;
+
+  receiver = mitogen_receiver_new (router, 0, FALSE, self);
+  message->reply_to = mitogen_receiver_get_handle (receiver);
+  /* An unroutable message has already put a dead reply in the receiver. */
+  mitogen_context_send_message (self, message, NULL);
+
+  return receiver;
+}
+
+/**
+ * mitogen_context_send_await:
+ * @self: a context
+ * @handle: the handle in the context
+ * @value: the value to send; a floating reference is sunk
+ * @timeout_usec: how long to wait for the reply, in microseconds; -1 for
+ *   no limit
+ * @cancellable: (nullable): a cancellable
+ * @error: return location for a #GError
+ *
+ * Sends @value as [method@Mitogen.Context.send_async] does and waits for
+ * the reply.
+ *
+ * Returns: (transfer full): the unpickled reply, or %NULL with @error set
+ *
+ * Since: 1.0
+ */
+GVariant *
+mitogen_context_send_await (MitogenContext  *self,
+                            guint32          handle,
+                            GVariant        *value,
+                            gint64           timeout_usec,
+                            GCancellable    *cancellable,
+                            GError         **error)
+{
+  g_autoptr(MitogenReceiver) receiver = NULL;
+  GVariant *reply;
+
+  g_return_val_if_fail (MITOGEN_IS_CONTEXT (self), NULL);
+
+  receiver = mitogen_context_send_async (self, handle, value, error);
+  if (receiver == NULL)
+    return NULL;
+  reply = mitogen_receiver_get_value (receiver, timeout_usec, cancellable, error);
+  mitogen_receiver_close (receiver);
+
+  return reply;
+}
+
+/**
+ * mitogen_context_shutdown:
+ * @self: a context
+ *
+ * Asks the context to exit (a SHUTDOWN message). Returns at once; connect
+ * to [signal@Mitogen.Context::disconnected] or use
+ * [method@Mitogen.Context.shutdown_async] to know when it is gone.
+ *
+ * Since: 1.0
+ */
+void
+mitogen_context_shutdown (MitogenContext *self)
+{
+  g_autoptr(MitogenMessage) message = NULL;
+
+  g_return_if_fail (MITOGEN_IS_CONTEXT (self));
+
+  message = mitogen_message_new (MITOGEN_HANDLE_SHUTDOWN, NULL);
+  mitogen_context_send_message (self, message, NULL);
+}
+
+/**
+ * mitogen_context_shutdown_async:
+ * @self: a context
+ * @cancellable: (nullable): a cancellable
+ * @callback: (scope async) (closure user_data): called once the context
+ *   has disconnected
+ * @user_data: data for @callback
+ *
+ * Asks the context to exit and waits for it to disconnect.
+ *
+ * Since: 1.0
+ */
+void
+mitogen_context_shutdown_async (MitogenContext      *self,
+                                GCancellable        *cancellable,
+                                GAsyncReadyCallback  callback,
+                                gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  gboolean gone;
+
+  g_return_if_fail (MITOGEN_IS_CONTEXT (self));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, mitogen_context_shutdown_async);
+
+  g_mutex_lock (&self->lock);
+  gone = self->disconnected;
+  if (!gone)
+    self->shutdown_tasks = g_list_prepend (self->shutdown_tasks, g_object_ref (task));
+  g_mutex_unlock (&self->lock);
+
+  if (gone)
+    g_task_return_boolean (task, TRUE);
+  else
+    mitogen_context_shutdown (self);
+}
+
+/**
+ * mitogen_context_shutdown_finish:
+ * @self: a context
+ * @result: the result passed to the callback
+ * @error: return location for a #GError
+ *
+ * Finishes [method@Mitogen.Context.shutdown_async].
+ *
+ * Returns: %TRUE once the context has disconnected
+ *
+ * Since: 1.0
+ */
+gboolean
+mitogen_context_shutdown_finish (MitogenContext  *self,
+                                 GAsyncResult    *result,
+                                 GError         **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}

@@ -1,0 +1,60 @@
+/* mitogen-router-private.h: router internals for contexts, receivers and
+ * connections
+ *
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+
+#pragma once
+
+#ifndef PACKAGE_VERSION
+# error "config.h must be included before private headers"
+#endif
+
+#include "mitogen-router.h"
+#include "mitogen-stream-private.h"
+
+G_BEGIN_DECLS
+
+#define MITOGEN_NO_RESPONDENT G_MAXUINT32
+
+/* Runs on the broker thread, or on whichever thread routed a local
+ * message; must not block and must not call user code. */
+typedef void (*MitogenInternalHandlerFunc) (MitogenRouter  *router,
+                                            MitogenMessage *message,
+                                            gpointer        user_data);
+
+typedef enum {
+  MITOGEN_POLICY_ANY,
+  /* Only from the context directly behind the stream the message came on. */
+  MITOGEN_POLICY_IMMEDIATE_CHILD,
+} MitogenPolicy;
+
+guint32  _mitogen_router_add_internal_handler (MitogenRouter              *self,
+                                               MitogenInternalHandlerFunc  func,
+                                               gpointer                    user_data,
+                                               GDestroyNotify              destroy,
+                                               guint32                     handle,
+                                               MitogenHandlerFlags         flags,
+                                               guint32                     respondent_id,
+                                               MitogenPolicy               policy);
+void     _mitogen_router_send_dead            (MitogenRouter *self,
+                                               guint32        dst_id,
+                                               guint32        handle,
+                                               const char    *reason);
+/* Broker thread: a connection completed; the stream now carries frames
+ * for @context_id. Returns the (new) context. */
+MitogenContext *_mitogen_router_register_stream (MitogenRouter *self,
+                                                 MitogenStream *stream,
+                                                 guint32        context_id,
+                                                 const char    *name);
+guint32  _mitogen_router_allocate_context_id  (MitogenRouter *self);
+GMainContext *_mitogen_router_get_owner_context (MitogenRouter *self);
+int      _mitogen_router_get_child_log_level  (MitogenRouter *self);
+/* Calls @func(@data) in @context through an idle source (never directly,
+ * even if @context could be acquired here). */
+void     _mitogen_invoke_in_context           (GMainContext   *context,
+                                               GSourceFunc     func,
+                                               gpointer        data,
+                                               GDestroyNotify  destroy);
+
+G_END_DECLS

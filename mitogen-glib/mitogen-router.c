@@ -1,0 +1,1079 @@
+/* mitogen-router.c: routes messages between this process and its contexts
+ *
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+
+#include "config.h"
+
+#include "mitogen-broker-private.h"
+#include "mitogen-context-private.h"
+#include "mitogen-enum-types.h"
+#include "mitogen-error.h"
+#include "mitogen-message-private.h"
+#include "mitogen-router-private.h"
+
+/**
+ * MitogenRouter:
+ *
+ * Routes messages between this process (context 0, the master) and the
+ * contexts it reaches, and creates those contexts.
+ *
+ * Every message that arrives on a stream is checked before it goes
+ * anywhere: its source and authority ids must belong to the stream it came
+ * on, or it is dropped with a log line. A message for this process goes to
+ * the handler registered for its handle; one for an unknown handle that
+ * wants a reply gets a dead reply, `invalid handle`. A master registers no
+ * handler for `CALL_FUNCTION`, so no child can run code here.
+ *
+ * Signals are emitted in the thread-default main context of the thread
+ * that created the router.
+ *
+ * Thread safety: every method may be called from any thread.
+ *
+ * Since: 1.0
+ */
+
+typedef struct
+{
+  gatomicrefcount ref_count;
+  guint32 handle;
+  MitogenHandlerFlags flags;
+  guint32 respondent_id;
+  MitogenPolicy policy;
+  MitogenInternalHandlerFunc func;
+  gpointer user_data;
+  GDestroyNotify destroy;
+} Handler;
+
+struct _MitogenRouter
+{
+  GObject parent_instance;
+
+  MitogenBroker *broker;        /* (owned) read-only after init */
+  GMainContext *owner_context;  /* (owned) read-only after init */
+  guint32 context_id;           /* read-only */
+
+  GMutex lock;
+  GHashTable *routes;           /* (lock) id -> (owned) MitogenStream */
+  GHashTable *streams;          /* (lock) (owned) MitogenStream -> peer id */
+  GHashTable *handlers;         /* (lock) handle -> (owned) Handler */
+  GHashTable *contexts;         /* (lock) id -> (owned) MitogenContext */
+  guint32 next_context_id;      /* (lock) */
+  guint64 max_message_size;     /* (lock) */
+  gboolean exited;              /* (lock) the broker has exited */
+
+  guint next_handle;            /* (atomic) */
+  int child_log_level;          /* (atomic) */
+};
+
+enum {
+  PROP_0,
+  PROP_BROKER,
+  N_PROPS
+};
+
+enum {
+  SIGNAL_CONTEXT_ADDED,
+  SIGNAL_CONTEXT_DISCONNECTED,
+  N_SIGNALS
+};
+
+static GParamSpec *properties[N_PROPS];
+static guint signals[N_SIGNALS];
+
+G_DEFINE_FINAL_TYPE (MitogenRouter, mitogen_router, G_TYPE_OBJECT)
+
+static Handler *
+handler_ref (Handler *handler)
+{
+  g_atomic_ref_count_inc (&handler->ref_count);
+  return handler;
+}
+
+/* Handlers are refcounted so that del_handler on one thread cannot free a
+ * handler another thread is running. */
+static void
+handler_unref (Handler *handler)
+{
+  if (!g_atomic_ref_count_dec (&handler->ref_count))
+    return;
+  if (handler->destroy != NULL)
+    handler->destroy (handler->user_data);
+  g_free (handler);
+}
+
+typedef struct
+{
+  GSourceFunc func;
+  gpointer data;
+  GDestroyNotify destroy;
+} Invocation;
+
+void
+_mitogen_invoke_in_context (GMainContext   *context,
+                            GSourceFunc     func,
+                            gpointer        data,
+                            GDestroyNotify  destroy)
+{
+  GSource *source = g_idle_source_new ();
+
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_source_set_static_name (source, "[mitogen] deliver");
+  g_source_set_callback (source, func, data, destroy);
+  g_source_attach (source, context);
+  g_source_unref (source);
+}
+
+/* Signal emission in the owner's context. */
+
+typedef struct
+{
+  MitogenRouter *router;
+  MitogenContext *context;
+  guint signal_id;
+} Emission;
+
+static void
+emission_free (Emission *emission)
+{
+  g_object_unref (emission->router);
+  g_object_unref (emission->context);
+  g_free (emission);
+}
+
+static gboolean
+emit_in_owner_cb (gpointer data)
+{
+  Emission *emission = data;
+
+  g_signal_emit (emission->router, signals[emission->signal_id], 0, emission->context);
+
+  return G_SOURCE_REMOVE;
+}
+
+static void
+emit_in_owner (MitogenRouter  *self,
+               guint           signal_id,
+               MitogenContext *context)
+{
+  Emission *emission = g_new (Emission, 1);
+
+  emission->router = g_object_ref (self);
+  emission->context = g_object_ref (context);
+  emission->signal_id = signal_id;
+  _mitogen_invoke_in_context (self->owner_context, emit_in_owner_cb, emission,
+                              (GDestroyNotify) emission_free);
+}
+
+/* Routing. */
+
+static void
+deliver_local (MitogenRouter  *self,
+               MitogenMessage *message,
+               MitogenStream  *in_stream)
+{
+  Handler *handler;
+  gboolean dead = message->reply_to == MITOGEN_HANDLE_IS_DEAD;
+  guint32 in_peer = G_MAXUINT32;
+
+  g_mutex_lock (&self->lock);
+  handler = g_hash_table_lookup (self->handlers, GUINT_TO_POINTER (message->handle));
+  if (in_stream != NULL)
+    in_peer = GPOINTER_TO_UINT (g_hash_table_lookup (self->streams, in_stream));
+  if (handler != NULL)
+    {
+      if (!dead && handler->respondent_id != MITOGEN_NO_RESPONDENT &&
+          message->src_id != handler->respondent_id)
+        {
+          g_mutex_unlock (&self->lock);
+          g_warning ("Router: reply for handle %u from context %u, expected %u; refused",
+                     message->handle, message->src_id, handler->respondent_id);
+          if (message->reply_to != 0)
+            _mitogen_router_send_dead (self, message->src_id, message->reply_to,
+                                       "reply from unexpected context");
+          return;
+        }
+      if (handler->policy == MITOGEN_POLICY_IMMEDIATE_CHILD &&
+          (in_stream == NULL || message->src_id != in_peer))
+        {
+          g_mutex_unlock (&self->lock);
+          g_warning ("Router: message for handle %u from context %u refused by policy",
+                     message->handle, message->src_id);
+          if (message->reply_to != 0 && !dead)
+            _mitogen_router_send_dead (self, message->src_id, message->reply_to,
+                                       "refused by policy");
+          return;
+        }
+      if (!(handler->flags & MITOGEN_HANDLER_FLAGS_PERSIST))
+        g_hash_table_steal (self->handlers, GUINT_TO_POINTER (message->handle));
+      else
+        handler_ref (handler);
+    }
+  g_mutex_unlock (&self->lock);
+
+  if (handler == NULL)
+    {
+      if (message->reply_to != 0 && !dead)
+        _mitogen_router_send_dead (self, message->src_id, message->reply_to, "invalid handle");
+      else if (!dead)
+        g_debug ("Router: dropped message for unknown handle %u from context %u",
+                 message->handle, message->src_id);
+      return;
+    }
+
+  /* We own one reference: the table's for a one-shot handler (stolen),
+   * our own for a persistent one. */
+  handler->func (self, message, handler->user_data);
+  handler_unref (handler);
+}
+
+static gboolean
+route_internal (MitogenRouter   *self,
+                MitogenMessage  *message,
+                MitogenStream   *in_stream,
+                GError         **error)
+{
+  g_autoptr(MitogenStream) out = NULL;
+  gsize size = g_bytes_get_size (message->data);
+  guint64 max_size;
+
+  g_mutex_lock (&self->lock);
+  max_size = self->max_message_size;
+
+  if (in_stream != NULL)
+    {
+      MitogenStream *auth_stream = g_hash_table_lookup (self->routes, GUINT_TO_POINTER (message->auth_id));
+
+      /* Like reverse path filtering: the claimed authority and source must
+       * both be reachable through the stream the message came on. */
+      if (auth_stream != in_stream)
+        {
+          g_mutex_unlock (&self->lock);
+          g_warning ("Router: dropped message from stream %s: bad auth_id %u (dst %u, handle %u)",
+                     _mitogen_stream_get_name (in_stream), message->auth_id,
+                     message->dst_id, message->handle);
+          return FALSE;
+        }
+      if (message->src_id != message->auth_id &&
+          g_hash_table_lookup (self->routes, GUINT_TO_POINTER (message->src_id)) != in_stream)
+        {
+          g_mutex_unlock (&self->lock);
+          g_warning ("Router: dropped message from stream %s: bad src_id %u (dst %u, handle %u)",
+                     _mitogen_stream_get_name (in_stream), message->src_id,
+                     message->dst_id, message->handle);
+          return FALSE;
+        }
+    }
+
+  if (message->dst_id != self->context_id)
+    {
+      out = g_hash_table_lookup (self->routes, GUINT_TO_POINTER (message->dst_id));
+      if (out != NULL)
+        _mitogen_stream_ref (out);
+    }
+  g_mutex_unlock (&self->lock);
+
+  if (size > max_size)
+    {
+      g_autofree char *reason = g_strdup_printf ("message too large (max %" G_GUINT64_FORMAT " bytes)", max_size);
+
+      g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
+                   "Message of %" G_GSIZE_FORMAT " bytes is over the maximum of %" G_GUINT64_FORMAT,
+                   size, max_size);
+      if (message->reply_to != 0 && message->reply_to != MITOGEN_HANDLE_IS_DEAD)
+        _mitogen_router_send_dead (self, message->src_id, message->reply_to, reason);
+      else if (message->reply_to != MITOGEN_HANDLE_IS_DEAD)
+        _mitogen_router_send_dead (self, message->dst_id, message->handle, reason);
+      return FALSE;
+    }
+
+  if (message->dst_id == self->context_id)
+    {
+      deliver_local (self, message, in_stream);
+      return TRUE;
+    }
+
+  if (out == NULL || out == in_stream || !_mitogen_stream_send (out, message))
+    {
+      g_autofree char *reason = g_strdup_printf ("no route to %u, my ID is %u",
+                                                 message->dst_id, self->context_id);
+
+      g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_CHANNEL, "%s", reason);
+      if (message->reply_to != 0 && message->reply_to != MITOGEN_HANDLE_IS_DEAD)
+        _mitogen_router_send_dead (self, message->src_id, message->reply_to, reason);
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+/**
+ * mitogen_router_route:
+ * @self: a router
+ * @message: the message to send; its destination and handle must be set
+ * @error: return location for a #GError
+ *
+ * Sends @message towards its destination context. A message for this
+ * process (destination 0) goes straight to its handler.
+ *
+ * Returns: %TRUE if the message was sent or delivered; %FALSE with
+ *   %MITOGEN_ERROR_CHANNEL when there is no route to the destination, or
+ *   %MITOGEN_ERROR_STREAM when it is over the maximum message size (a dead
+ *   reply then also goes to its reply handle)
+ *
+ * Since: 1.0
+ */
+gboolean
+mitogen_router_route (MitogenRouter   *self,
+                      MitogenMessage  *message,
+                      GError         **error)
+{
+  g_return_val_if_fail (MITOGEN_IS_ROUTER (self), FALSE);
+  g_return_val_if_fail (MITOGEN_IS_MESSAGE (message), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  return route_internal (self, message, NULL, error);
+}
+
+void
+_mitogen_router_send_dead (MitogenRouter *self,
+                           guint32        dst_id,
+                           guint32        handle,
+                           const char    *reason)
+{
+  g_autoptr(MitogenMessage) dead = mitogen_message_new_dead (handle, reason);
+
+  dead->dst_id = dst_id;
+  dead->src_id = self->context_id;
+  dead->auth_id = self->context_id;
+  route_internal (self, dead, NULL, NULL);
+}
+
+/* Streams. */
+
+static void
+on_stream_message (MitogenStream  *stream,
+                   MitogenMessage *message,
+                   gpointer        user_data)
+{
+  route_internal (MITOGEN_ROUTER (user_data), message, stream, NULL);
+}
+
+static void
+on_stream_closed (MitogenStream *stream,
+                  const GError  *error,
+                  gpointer       user_data)
+{
+  MitogenRouter *self = user_data;
+  g_autoptr(GPtrArray) gone = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr(GPtrArray) dead_handlers = g_ptr_array_new ();
+  GHashTableIter iter;
+  gpointer key, value;
+  gboolean was_registered;
+
+  if (error != NULL)
+    g_warning ("Router: stream %s closed: %s", _mitogen_stream_get_name (stream), error->message);
+  else
+    g_debug ("Router: stream %s disconnected", _mitogen_stream_get_name (stream));
+
+  g_mutex_lock (&self->lock);
+  g_hash_table_iter_init (&iter, self->routes);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      if (value != stream)
+        continue;
+      MitogenContext *context = g_hash_table_lookup (self->contexts, key);
+      if (context != NULL)
+        g_ptr_array_add (gone, g_object_ref (context));
+      g_hash_table_iter_remove (&iter);
+    }
+  was_registered = g_hash_table_remove (self->streams, stream);
+  g_mutex_unlock (&self->lock);
+
+  for (guint i = 0; i < gone->len; i++)
+    {
+      MitogenContext *context = g_ptr_array_index (gone, i);
+      guint32 id = mitogen_context_get_context_id (context);
+
+      /* Every receiver waiting on this context hears about it now: a
+       * pending call fails at once instead of waiting for a timeout. */
+      g_ptr_array_set_size (dead_handlers, 0);
+      g_mutex_lock (&self->lock);
+      g_hash_table_iter_init (&iter, self->handlers);
+      while (g_hash_table_iter_next (&iter, &key, &value))
+        {
+          Handler *handler = value;
+
+          if (handler->respondent_id == id)
+            g_ptr_array_add (dead_handlers, GUINT_TO_POINTER (handler->handle));
+        }
+      g_mutex_unlock (&self->lock);
+
+      for (guint j = 0; j < dead_handlers->len; j++)
+        _mitogen_router_send_dead (self, self->context_id,
+                                   GPOINTER_TO_UINT (g_ptr_array_index (dead_handlers, j)),
+                                   "the respondent Context has disconnected");
+
+      if (_mitogen_context_mark_disconnected (context))
+        emit_in_owner (self, SIGNAL_CONTEXT_DISCONNECTED, context);
+    }
+
+  if (was_registered)
+    _mitogen_broker_release (self->broker);
+}
+
+MitogenContext *
+_mitogen_router_register_stream (MitogenRouter *self,
+                                 MitogenStream *stream,
+                                 guint32        context_id,
+                                 const char    *name)
+{
+  MitogenContext *context;
+
+  g_assert (_mitogen_broker_in_thread (self->broker));
+
+  g_mutex_lock (&self->lock);
+  context = g_hash_table_lookup (self->contexts, GUINT_TO_POINTER (context_id));
+  if (context == NULL)
+    {
+      context = _mitogen_context_new (self, context_id, name);
+      g_hash_table_insert (self->contexts, GUINT_TO_POINTER (context_id), context);
+    }
+  else
+    _mitogen_context_set_name (context, name);
+  g_hash_table_insert (self->routes, GUINT_TO_POINTER (context_id), _mitogen_stream_ref (stream));
+  g_hash_table_insert (self->streams, _mitogen_stream_ref (stream), GUINT_TO_POINTER (context_id));
+  g_object_ref (context);
+  g_mutex_unlock (&self->lock);
+
+  _mitogen_broker_hold (self->broker);
+  _mitogen_stream_set_callbacks (stream, NULL, on_stream_message, on_stream_closed, self);
+  emit_in_owner (self, SIGNAL_CONTEXT_ADDED, context);
+
+  return context;
+}
+
+/* Broker life cycle. */
+
+static void
+on_broker_shutdown (MitogenBroker *broker,
+                    gpointer       user_data)
+{
+  MitogenRouter *self = user_data;
+  g_autoptr(GPtrArray) streams = g_ptr_array_new_with_free_func ((GDestroyNotify) _mitogen_stream_unref);
+  GHashTableIter iter;
+  gpointer key, value;
+
+  g_mutex_lock (&self->lock);
+  g_hash_table_iter_init (&iter, self->streams);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    g_ptr_array_add (streams, _mitogen_stream_ref (key));
+  g_mutex_unlock (&self->lock);
+
+  for (guint i = 0; i < streams->len; i++)
+    {
+      MitogenStream *stream = g_ptr_array_index (streams, i);
+      g_autoptr(MitogenMessage) shutdown = NULL;
+      guint32 peer;
+
+      g_mutex_lock (&self->lock);
+      peer = GPOINTER_TO_UINT (g_hash_table_lookup (self->streams, stream));
+      g_mutex_unlock (&self->lock);
+
+      shutdown = _mitogen_message_new_full (peer, self->context_id, self->context_id,
+                                            MITOGEN_HANDLE_SHUTDOWN, 0, NULL);
+      _mitogen_stream_send (stream, shutdown);
+    }
+}
+
+static void
+on_broker_exit (MitogenBroker *broker,
+                gpointer       user_data)
+{
+  MitogenRouter *self = user_data;
+  g_autoptr(GPtrArray) streams = g_ptr_array_new_with_free_func ((GDestroyNotify) _mitogen_stream_unref);
+  g_autoptr(GList) handles = NULL;
+  GHashTableIter iter;
+  gpointer key, value;
+
+  g_mutex_lock (&self->lock);
+  g_hash_table_iter_init (&iter, self->streams);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    g_ptr_array_add (streams, _mitogen_stream_ref (key));
+  g_mutex_unlock (&self->lock);
+
+  for (guint i = 0; i < streams->len; i++)
+    _mitogen_stream_close (g_ptr_array_index (streams, i), NULL);
+
+  g_mutex_lock (&self->lock);
+  self->exited = TRUE;
+  handles = g_hash_table_get_keys (self->handlers);
+  g_mutex_unlock (&self->lock);
+
+  for (GList *l = handles; l != NULL; l = l->next)
+    _mitogen_router_send_dead (self, self->context_id, GPOINTER_TO_UINT (l->data),
+                               "Broker has exitted");
+
+  /* Persistent handlers that survived the dead message are dropped. */
+  g_mutex_lock (&self->lock);
+  g_hash_table_remove_all (self->handlers);
+  g_mutex_unlock (&self->lock);
+}
+
+/* GObject. */
+
+static void
+mitogen_router_constructed (GObject *object)
+{
+  MitogenRouter *self = MITOGEN_ROUTER (object);
+
+  G_OBJECT_CLASS (mitogen_router_parent_class)->constructed (object);
+
+  if (self->broker == NULL)
+    self->broker = mitogen_broker_new ();
+  _mitogen_broker_add_hooks (self->broker, on_broker_shutdown, on_broker_exit, self);
+}
+
+static void
+mitogen_router_dispose (GObject *object)
+{
+  MitogenRouter *self = MITOGEN_ROUTER (object);
+
+  if (self->broker != NULL)
+    _mitogen_broker_remove_hooks (self->broker, self);
+
+  G_OBJECT_CLASS (mitogen_router_parent_class)->dispose (object);
+}
+
+static void
+mitogen_router_finalize (GObject *object)
+{
+  MitogenRouter *self = MITOGEN_ROUTER (object);
+
+  g_clear_pointer (&self->handlers, g_hash_table_unref);
+  g_clear_pointer (&self->routes, g_hash_table_unref);
+  g_clear_pointer (&self->streams, g_hash_table_unref);
+  g_clear_pointer (&self->contexts, g_hash_table_unref);
+  g_clear_pointer (&self->owner_context, g_main_context_unref);
+  g_clear_object (&self->broker);
+  g_mutex_clear (&self->lock);
+
+  G_OBJECT_CLASS (mitogen_router_parent_class)->finalize (object);
+}
+
+static void
+mitogen_router_get_property (GObject    *object,
+                             guint       prop_id,
+                             GValue     *value,
+                             GParamSpec *pspec)
+{
+  MitogenRouter *self = MITOGEN_ROUTER (object);
+
+  switch (prop_id)
+    {
+    case PROP_BROKER:
+      g_value_set_object (value, self->broker);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+mitogen_router_set_property (GObject      *object,
+                             guint         prop_id,
+                             const GValue *value,
+                             GParamSpec   *pspec)
+{
+  MitogenRouter *self = MITOGEN_ROUTER (object);
+
+  switch (prop_id)
+    {
+    case PROP_BROKER:
+      self->broker = g_value_dup_object (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+mitogen_router_class_init (MitogenRouterClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->constructed = mitogen_router_constructed;
+  object_class->dispose = mitogen_router_dispose;
+  object_class->finalize = mitogen_router_finalize;
+  object_class->get_property = mitogen_router_get_property;
+  object_class->set_property = mitogen_router_set_property;
+
+  /**
+   * MitogenRouter:broker:
+   *
+   * The broker whose thread does this router's I/O. A router made without
+   * one creates its own.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_BROKER] =
+    g_param_spec_object ("broker", NULL, NULL, MITOGEN_TYPE_BROKER,
+                         G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  /**
+   * MitogenRouter::context-added:
+   * @router: the router
+   * @context: the context that became reachable
+   *
+   * Emitted when a connection completes, in the main context the router
+   * was created in.
+   *
+   * Since: 1.0
+   */
+  signals[SIGNAL_CONTEXT_ADDED] =
+    g_signal_new ("context-added", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 1, MITOGEN_TYPE_CONTEXT);
+
+  /**
+   * MitogenRouter::context-disconnected:
+   * @router: the router
+   * @context: the context that went away
+   *
+   * Emitted when a context disconnects, in the main context the router
+   * was created in. Its pending calls have failed by then.
+   *
+   * Since: 1.0
+   */
+  signals[SIGNAL_CONTEXT_DISCONNECTED] =
+    g_signal_new ("context-disconnected", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 1, MITOGEN_TYPE_CONTEXT);
+}
+
+static void
+mitogen_router_init (MitogenRouter *self)
+{
+  g_mutex_init (&self->lock);
+  self->owner_context = g_main_context_ref_thread_default ();
+  self->routes = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) _mitogen_stream_unref);
+  self->streams = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) _mitogen_stream_unref, NULL);
+  self->handlers = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) handler_unref);
+  self->contexts = g_hash_table_new_full (NULL, NULL, NULL, g_object_unref);
+  self->next_context_id = 1;
+  self->next_handle = MITOGEN_HANDLE_FIRST_DYNAMIC;
+  self->max_message_size = MITOGEN_MESSAGE_DEFAULT_MAX_SIZE;
+  self->child_log_level = 30;
+}
+
+/**
+ * mitogen_router_new:
+ * @broker: (nullable): the broker to use, or %NULL to create one
+ *
+ * Creates the router of this process, the master (context 0). Signals
+ * are emitted in the calling thread's thread-default main context.
+ *
+ * Returns: (transfer full): a new router
+ *
+ * Since: 1.0
+ */
+MitogenRouter *
+mitogen_router_new (MitogenBroker *broker)
+{
+  g_return_val_if_fail (broker == NULL || MITOGEN_IS_BROKER (broker), NULL);
+
+  return g_object_new (MITOGEN_TYPE_ROUTER, "broker", broker, NULL);
+}
+
+/**
+ * mitogen_router_get_broker:
+ * @self: a router
+ *
+ * Returns: (transfer none): the router's broker
+ *
+ * Since: 1.0
+ */
+MitogenBroker *
+mitogen_router_get_broker (MitogenRouter *self)
+{
+  g_return_val_if_fail (MITOGEN_IS_ROUTER (self), NULL);
+
+  return self->broker;
+}
+
+/**
+ * mitogen_router_get_context_id:
+ * @self: a router
+ *
+ * Returns: the id of this process's context (0 for a master)
+ *
+ * Since: 1.0
+ */
+guint32
+mitogen_router_get_context_id (MitogenRouter *self)
+{
+  g_return_val_if_fail (MITOGEN_IS_ROUTER (self), 0);
+
+  return self->context_id;
+}
+
+/**
+ * mitogen_router_get_max_message_size:
+ * @self: a router
+ *
+ * Returns: the largest payload, in bytes, the router sends or accepts
+ *
+ * Since: 1.0
+ */
+guint64
+mitogen_router_get_max_message_size (MitogenRouter *self)
+{
+  guint64 size;
+
+  g_return_val_if_fail (MITOGEN_IS_ROUTER (self), 0);
+
+  g_mutex_lock (&self->lock);
+  size = self->max_message_size;
+  g_mutex_unlock (&self->lock);
+
+  return size;
+}
+
+/**
+ * mitogen_router_set_max_message_size:
+ * @self: a router
+ * @max_message_size: the largest payload in bytes
+ *
+ * Sets the largest payload the router sends or accepts. Contexts created
+ * afterwards get the same limit. The default is
+ * %MITOGEN_MESSAGE_DEFAULT_MAX_SIZE.
+ *
+ * Since: 1.0
+ */
+void
+mitogen_router_set_max_message_size (MitogenRouter *self,
+                                     guint64        max_message_size)
+{
+  g_return_if_fail (MITOGEN_IS_ROUTER (self));
+  g_return_if_fail (max_message_size > 0 && max_message_size <= G_MAXUINT32);
+
+  g_mutex_lock (&self->lock);
+  self->max_message_size = max_message_size;
+  g_mutex_unlock (&self->lock);
+}
+
+/**
+ * mitogen_router_context_by_id:
+ * @self: a router
+ * @context_id: a context id
+ *
+ * Returns the context object for @context_id, creating one if this
+ * router has not seen that id yet (it may be reachable later).
+ *
+ * Returns: (transfer full): the context
+ *
+ * Since: 1.0
+ */
+MitogenContext *
+mitogen_router_context_by_id (MitogenRouter *self,
+                              guint32        context_id)
+{
+  MitogenContext *context;
+
+  g_return_val_if_fail (MITOGEN_IS_ROUTER (self), NULL);
+
+  g_mutex_lock (&self->lock);
+  context = g_hash_table_lookup (self->contexts, GUINT_TO_POINTER (context_id));
+  if (context == NULL)
+    {
+      context = _mitogen_context_new (self, context_id, NULL);
+      g_hash_table_insert (self->contexts, GUINT_TO_POINTER (context_id), context);
+    }
+  g_object_ref (context);
+  g_mutex_unlock (&self->lock);
+
+  return context;
+}
+
+/**
+ * mitogen_router_list_contexts:
+ * @self: a router
+ *
+ * Returns: (transfer full) (element-type MitogenContext): every context
+ *   the router knows
+ *
+ * Since: 1.0
+ */
+GList *
+mitogen_router_list_contexts (MitogenRouter *self)
+{
+  GList *contexts;
+
+  g_return_val_if_fail (MITOGEN_IS_ROUTER (self), NULL);
+
+  g_mutex_lock (&self->lock);
+  contexts = g_hash_table_get_values (self->contexts);
+  g_list_foreach (contexts, (GFunc) (void (*)(void)) g_object_ref, NULL);
+  g_mutex_unlock (&self->lock);
+
+  return contexts;
+}
+
+guint32
+_mitogen_router_add_internal_handler (MitogenRouter              *self,
+                                      MitogenInternalHandlerFunc  func,
+                                      gpointer                    user_data,
+                                      GDestroyNotify              destroy,
+                                      guint32                     handle,
+                                      MitogenHandlerFlags         flags,
+                                      guint32                     respondent_id,
+                                      MitogenPolicy               policy)
+{
+  Handler *handler = g_new (Handler, 1);
+  gboolean exited;
+
+  g_atomic_ref_count_init (&handler->ref_count);
+
+  if (handle == 0)
+    handle = mitogen_router_allocate_handle (self);
+
+  handler->handle = handle;
+  handler->flags = flags;
+  handler->respondent_id = respondent_id;
+  handler->policy = policy;
+  handler->func = func;
+  handler->user_data = user_data;
+  handler->destroy = destroy;
+
+  g_mutex_lock (&self->lock);
+  exited = self->exited;
+  if (!exited)
+    g_hash_table_replace (self->handlers, GUINT_TO_POINTER (handle), handler);
+  g_mutex_unlock (&self->lock);
+
+  /* After the broker exited, nothing will ever arrive: tell the handler
+   * at once, as a dead message, so a waiter never hangs. */
+  if (exited)
+    {
+      g_autoptr(MitogenMessage) dead = mitogen_message_new_dead (handle, "Broker has exitted");
+
+      dead->dst_id = self->context_id;
+      dead->src_id = self->context_id;
+      dead->auth_id = self->context_id;
+      func (self, dead, user_data);
+      handler_unref (handler);
+    }
+
+  return handle;
+}
+
+/* Public handlers run in the context of the thread that added them. */
+
+typedef struct
+{
+  gatomicrefcount ref_count;
+  MitogenRouter *router;       /* (owned) */
+  MitogenHandlerFunc func;
+  gpointer user_data;
+  GDestroyNotify destroy;
+  GMainContext *context;       /* (owned) */
+} PublicHandler;
+
+typedef struct
+{
+  PublicHandler *handler;
+  MitogenMessage *message;
+} PublicDelivery;
+
+static gboolean
+public_handler_destroy_cb (gpointer data)
+{
+  PublicHandler *handler = data;
+
+  if (handler->destroy != NULL)
+    handler->destroy (handler->user_data);
+  g_object_unref (handler->router);
+  g_main_context_unref (handler->context);
+  g_free (handler);
+
+  return G_SOURCE_REMOVE;
+}
+
+static void
+public_handler_unref (gpointer data)
+{
+  PublicHandler *handler = data;
+
+  if (!g_atomic_ref_count_dec (&handler->ref_count))
+    return;
+  /* The destroy notify is user code: run it in the user's context. */
+  _mitogen_invoke_in_context (handler->context, public_handler_destroy_cb, handler, NULL);
+}
+
+static void
+public_delivery_free (PublicDelivery *delivery)
+{
+  public_handler_unref (delivery->handler);
+  g_object_unref (delivery->message);
+  g_free (delivery);
+}
+
+static gboolean
+public_delivery_cb (gpointer data)
+{
+  PublicDelivery *delivery = data;
+
+  delivery->handler->func (delivery->handler->router, delivery->message,
+                           delivery->handler->user_data);
+
+  return G_SOURCE_REMOVE;
+}
+
+static void
+public_handler_dispatch (MitogenRouter  *router,
+                         MitogenMessage *message,
+                         gpointer        user_data)
+{
+  PublicHandler *handler = user_data;
+  PublicDelivery *delivery = g_new (PublicDelivery, 1);
+
+  g_atomic_ref_count_inc (&handler->ref_count);
+  delivery->handler = handler;
+  delivery->message = g_object_ref (message);
+  _mitogen_invoke_in_context (handler->context, public_delivery_cb, delivery,
+                              (GDestroyNotify) public_delivery_free);
+}
+
+/**
+ * mitogen_router_add_handler:
+ * @self: a router
+ * @func: (scope notified) (closure user_data) (destroy destroy): called for
+ *   each message to the handle
+ * @user_data: data for @func
+ * @destroy: (nullable): frees @user_data when the handler is removed
+ * @handle: the handle to listen on, or 0 to allocate a new one
+ * @flags: whether the handler persists after its first message
+ * @respondent: (nullable): if set, only messages from this context are
+ *   accepted, and a dead message arrives if it disconnects
+ *
+ * Registers @func for messages addressed to @handle in this process. @func
+ * and @destroy run in the thread-default main context of the caller. Most
+ * programs use a [class@Mitogen.Receiver] instead.
+ *
+ * Returns: the handle
+ *
+ * Since: 1.0
+ */
+guint32
+mitogen_router_add_handler (MitogenRouter       *self,
+                            MitogenHandlerFunc   func,
+                            gpointer             user_data,
+                            GDestroyNotify       destroy,
+                            guint32              handle,
+                            MitogenHandlerFlags  flags,
+                            MitogenContext      *respondent)
+{
+  PublicHandler *handler;
+
+  g_return_val_if_fail (MITOGEN_IS_ROUTER (self), 0);
+  g_return_val_if_fail (func != NULL, 0);
+  g_return_val_if_fail (respondent == NULL || MITOGEN_IS_CONTEXT (respondent), 0);
+
+  handler = g_new (PublicHandler, 1);
+  g_atomic_ref_count_init (&handler->ref_count);
+  handler->router = g_object_ref (self);
+  handler->func = func;
+  handler->user_data = user_data;
+  handler->destroy = destroy;
+  handler->context = g_main_context_ref_thread_default ();
+
+  return _mitogen_router_add_internal_handler (self, public_handler_dispatch, handler,
+                                               public_handler_unref, handle, flags,
+                                               respondent ? mitogen_context_get_context_id (respondent)
+                                                          : MITOGEN_NO_RESPONDENT,
+                                               MITOGEN_POLICY_ANY);
+}
+
+/**
+ * mitogen_router_del_handler:
+ * @self: a router
+ * @handle: a handle
+ *
+ * Removes the handler of @handle, if any. Messages that arrive afterwards
+ * get a dead reply, `invalid handle`, when they want a reply.
+ *
+ * Since: 1.0
+ */
+void
+mitogen_router_del_handler (MitogenRouter *self,
+                            guint32        handle)
+{
+  Handler *handler;
+
+  g_return_if_fail (MITOGEN_IS_ROUTER (self));
+
+  g_mutex_lock (&self->lock);
+  handler = g_hash_table_lookup (self->handlers, GUINT_TO_POINTER (handle));
+  if (handler != NULL)
+    g_hash_table_steal (self->handlers, GUINT_TO_POINTER (handle));
+  g_mutex_unlock (&self->lock);
+
+  if (handler != NULL)
+    handler_unref (handler);
+}
+
+/**
+ * mitogen_router_allocate_handle:
+ * @self: a router
+ *
+ * Returns: a handle number never used before in this process
+ *
+ * Since: 1.0
+ */
+guint32
+mitogen_router_allocate_handle (MitogenRouter *self)
+{
+  g_return_val_if_fail (MITOGEN_IS_ROUTER (self), 0);
+
+  return (guint32) g_atomic_int_add ((gint *) &self->next_handle, 1);
+}
+
+guint32
+_mitogen_router_allocate_context_id (MitogenRouter *self)
+{
+  guint32 id;
+
+  g_mutex_lock (&self->lock);
+  id = self->next_context_id++;
+  g_mutex_unlock (&self->lock);
+
+  return id;
+}
+
+GMainContext *
+_mitogen_router_get_owner_context (MitogenRouter *self)
+{
+  return self->owner_context;
+}
+
+int
+_mitogen_router_get_child_log_level (MitogenRouter *self)
+{
+  return g_atomic_int_get (&self->child_log_level);
+}
+
+/**
+ * mitogen_router_shutdown:
+ * @self: a router
+ *
+ * Shuts down the router's broker: see [method@Mitogen.Broker.shutdown].
+ *
+ * Since: 1.0
+ */
+void
+mitogen_router_shutdown (MitogenRouter *self)
+{
+  g_return_if_fail (MITOGEN_IS_ROUTER (self));
+
+  mitogen_broker_shutdown (self->broker);
+}

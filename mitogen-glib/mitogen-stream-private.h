@@ -1,0 +1,76 @@
+/* mitogen-stream-private.h: one framed byte stream to a peer
+ *
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+
+#pragma once
+
+#ifndef PACKAGE_VERSION
+# error "config.h must be included before private headers"
+#endif
+
+#include "mitogen-broker.h"
+#include "mitogen-message.h"
+
+G_BEGIN_DECLS
+
+typedef struct _MitogenStream MitogenStream;
+
+/* Called on the broker thread for every complete frame. */
+typedef void (*MitogenStreamMessageFunc) (MitogenStream  *stream,
+                                          MitogenMessage *message,
+                                          gpointer        user_data);
+/* Called on the broker thread once, when the stream closes; @error says
+ * why (NULL for a clean EOF or a local close). */
+typedef void (*MitogenStreamClosedFunc)  (MitogenStream *stream,
+                                          const GError  *error,
+                                          gpointer       user_data);
+/* Called on the broker thread with raw bytes while the stream is in
+ * bootstrap mode; returns how many bytes it consumed. A callee that
+ * switches the stream to framed mode (_mitogen_stream_start_framing)
+ * leaves the unconsumed rest to the frame decoder. */
+typedef gsize (*MitogenStreamRawFunc)    (MitogenStream *stream,
+                                          const guint8  *data,
+                                          gsize          len,
+                                          gpointer       user_data);
+
+MitogenStream *_mitogen_stream_new            (MitogenBroker *broker,
+                                               int            fd,
+                                               const char    *name,
+                                               guint64        max_message_size);
+MitogenStream *_mitogen_stream_ref            (MitogenStream *self);
+void           _mitogen_stream_unref          (MitogenStream *self);
+const char    *_mitogen_stream_get_name       (MitogenStream *self);
+void           _mitogen_stream_set_name       (MitogenStream *self,
+                                               const char    *name);
+int            _mitogen_stream_get_fd         (MitogenStream *self);
+void           _mitogen_stream_set_callbacks  (MitogenStream            *self,
+                                               MitogenStreamRawFunc      on_raw,
+                                               MitogenStreamMessageFunc  on_message,
+                                               MitogenStreamClosedFunc   on_closed,
+                                               gpointer                  user_data);
+/* A second observer of the close, independent of the callbacks above
+ * (the connection that spawned the peer uses it to reap the process). */
+void           _mitogen_stream_set_close_notify (MitogenStream           *self,
+                                                 MitogenStreamClosedFunc  func,
+                                                 gpointer                 user_data,
+                                                 GDestroyNotify           destroy);
+/* Broker thread: begin reading (raw mode until start_framing). */
+void           _mitogen_stream_start          (MitogenStream *self);
+void           _mitogen_stream_start_framing  (MitogenStream *self);
+/* Any thread: queue a frame; writes at once when the queue is empty.
+ * Returns FALSE if the stream is closed. */
+gboolean       _mitogen_stream_send           (MitogenStream  *self,
+                                               MitogenMessage *message);
+/* Any thread: write raw bytes (bootstrap). */
+gboolean       _mitogen_stream_write_raw      (MitogenStream *self,
+                                               GBytes        *data);
+/* Broker thread: close now; on_closed runs with @error. */
+void           _mitogen_stream_close          (MitogenStream *self,
+                                               const GError  *error);
+gboolean       _mitogen_stream_is_closed      (MitogenStream *self);
+gsize          _mitogen_stream_get_queued_bytes (MitogenStream *self);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (MitogenStream, _mitogen_stream_unref)
+
+G_END_DECLS

@@ -1,0 +1,525 @@
+/* mitogen-stream.c: one framed byte stream to a peer
+ *
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+
+#include "mitogen-broker-private.h"
+#include "mitogen-error.h"
+#include "mitogen-frame-decoder.h"
+#include "mitogen-message-private.h"
+#include "mitogen-stream-private.h"
+
+/* The peer reads in chunks of this size too (protocol reference 1.4). */
+#define READ_CHUNK_SIZE (128 * 1024)
+#define MAX_IOV 64
+
+typedef struct
+{
+  guint8 header[MITOGEN_MESSAGE_HEADER_SIZE];
+  GBytes *payload;  /* (owned) (nullable) */
+  gsize offset;     /* bytes of header + payload already written */
+} PendingWrite;
+
+struct _MitogenStream
+{
+  gatomicrefcount ref_count;
+
+  MitogenBroker *broker;      /* (owned) read-only */
+  int fd;                     /* read-only; closed at finalize */
+  char *name;                 /* (owned) (lock) */
+
+  /* Broker thread only. */
+  MitogenFrameDecoder *decoder;
+  GSource *read_source;
+  gboolean framing;
+  guint8 *read_buffer;
+  MitogenStreamRawFunc on_raw;
+  MitogenStreamMessageFunc on_message;
+  MitogenStreamClosedFunc on_closed;
+  gpointer user_data;
+  MitogenStreamClosedFunc close_notify;
+  gpointer close_notify_data;
+  GDestroyNotify close_notify_destroy;
+
+  GMutex lock;
+  GQueue pending;             /* (lock) (element-type PendingWrite) */
+  gsize queued_bytes;         /* (lock) */
+  GSource *write_source;      /* (lock) (nullable) */
+  gboolean closed;            /* (lock) */
+};
+
+static void
+pending_write_free (PendingWrite *pending)
+{
+  g_clear_pointer (&pending->payload, g_bytes_unref);
+  g_free (pending);
+}
+
+MitogenStream *
+_mitogen_stream_new (MitogenBroker *broker,
+                     int            fd,
+                     const char    *name,
+                     guint64        max_message_size)
+{
+  MitogenStream *self = g_new0 (MitogenStream, 1);
+
+  g_atomic_ref_count_init (&self->ref_count);
+  self->broker = g_object_ref (broker);
+  self->fd = fd;
+  self->name = g_strdup (name);
+  self->decoder = mitogen_frame_decoder_new (max_message_size);
+  self->read_buffer = g_malloc (READ_CHUNK_SIZE);
+  g_mutex_init (&self->lock);
+  g_queue_init (&self->pending);
+
+  g_unix_set_fd_nonblocking (fd, TRUE, NULL);
+  fcntl (fd, F_SETFD, FD_CLOEXEC);
+
+  return self;
+}
+
+MitogenStream *
+_mitogen_stream_ref (MitogenStream *self)
+{
+  g_atomic_ref_count_inc (&self->ref_count);
+  return self;
+}
+
+void
+_mitogen_stream_unref (MitogenStream *self)
+{
+  if (!g_atomic_ref_count_dec (&self->ref_count))
+    return;
+
+  g_assert (self->read_source == NULL);
+  g_assert (self->write_source == NULL);
+  if (self->close_notify_destroy != NULL)
+    self->close_notify_destroy (self->close_notify_data);
+  if (self->fd >= 0)
+    close (self->fd);
+  g_queue_clear_full (&self->pending, (GDestroyNotify) pending_write_free);
+  g_clear_object (&self->decoder);
+  g_clear_object (&self->broker);
+  g_free (self->read_buffer);
+  g_free (self->name);
+  g_mutex_clear (&self->lock);
+  g_free (self);
+}
+
+const char *
+_mitogen_stream_get_name (MitogenStream *self)
+{
+  return self->name;
+}
+
+void
+_mitogen_stream_set_name (MitogenStream *self,
+                          const char    *name)
+{
+  /* Only before the stream is shared: the name is read without a lock. */
+  g_free (self->name);
+  self->name = g_strdup (name);
+}
+
+int
+_mitogen_stream_get_fd (MitogenStream *self)
+{
+  return self->fd;
+}
+
+void
+_mitogen_stream_set_callbacks (MitogenStream            *self,
+                               MitogenStreamRawFunc      on_raw,
+                               MitogenStreamMessageFunc  on_message,
+                               MitogenStreamClosedFunc   on_closed,
+                               gpointer                  user_data)
+{
+  self->on_raw = on_raw;
+  self->on_message = on_message;
+  self->on_closed = on_closed;
+  self->user_data = user_data;
+}
+
+void
+_mitogen_stream_set_close_notify (MitogenStream           *self,
+                                  MitogenStreamClosedFunc  func,
+                                  gpointer                 user_data,
+                                  GDestroyNotify           destroy)
+{
+  if (self->close_notify_destroy != NULL)
+    self->close_notify_destroy (self->close_notify_data);
+  self->close_notify = func;
+  self->close_notify_data = user_data;
+  self->close_notify_destroy = destroy;
+}
+
+gboolean
+_mitogen_stream_is_closed (MitogenStream *self)
+{
+  gboolean closed;
+
+  g_mutex_lock (&self->lock);
+  closed = self->closed;
+  g_mutex_unlock (&self->lock);
+
+  return closed;
+}
+
+gsize
+_mitogen_stream_get_queued_bytes (MitogenStream *self)
+{
+  gsize queued;
+
+  g_mutex_lock (&self->lock);
+  queued = self->queued_bytes;
+  g_mutex_unlock (&self->lock);
+
+  return queued;
+}
+
+static void
+deliver_frames (MitogenStream *self)
+{
+  MitogenMessage *message;
+
+  while (!self->closed && (message = mitogen_frame_decoder_pop (self->decoder)) != NULL)
+    {
+      if (self->on_message != NULL)
+        self->on_message (self, message, self->user_data);
+      g_object_unref (message);
+    }
+}
+
+static gboolean
+feed (MitogenStream *self,
+      const guint8  *data,
+      gsize          len)
+{
+  g_autoptr(GError) error = NULL;
+
+  while (len > 0 && !self->framing)
+    {
+      gsize consumed;
+
+      if (self->on_raw == NULL)
+        return TRUE;
+      consumed = self->on_raw (self, data, len, self->user_data);
+      if (consumed == 0 && !self->framing)
+        return TRUE;
+      data += consumed;
+      len -= consumed;
+      if (_mitogen_stream_is_closed (self))
+        return FALSE;
+    }
+  if (len == 0)
+    return TRUE;
+
+  if (!mitogen_frame_decoder_feed (self->decoder, data, len, &error))
+    {
+      /* Frames decoded before the bad one are still delivered. */
+      deliver_frames (self);
+      g_prefix_error (&error, "Stream %s: ", self->name);
+      _mitogen_stream_close (self, error);
+      return FALSE;
+    }
+  deliver_frames (self);
+
+  return TRUE;
+}
+
+static gboolean
+on_readable (gint         fd,
+             GIOCondition condition,
+             gpointer     user_data)
+{
+  MitogenStream *self = user_data;
+  g_autoptr(MitogenStream) hold = _mitogen_stream_ref (self);
+  /* Bounded work per wake-up, so one busy stream cannot starve others. */
+  guint rounds = 4;
+
+  while (rounds-- > 0)
+    {
+      gssize n = read (self->fd, self->read_buffer, READ_CHUNK_SIZE);
+
+      if (n > 0)
+        {
+          if (!feed (self, self->read_buffer, n))
+            return G_SOURCE_REMOVE;
+          if (n < READ_CHUNK_SIZE)
+            break;
+          continue;
+        }
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        break;
+
+      if (n == 0)
+        {
+          g_autoptr(GError) error = NULL;
+
+          if (self->framing && !mitogen_frame_decoder_finish (self->decoder, &error))
+            g_prefix_error (&error, "Stream %s: ", self->name);
+          _mitogen_stream_close (self, error);
+        }
+      else
+        {
+          int saved = errno;
+          g_autoptr(GError) error = g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
+                                                 "Stream %s: read failed: %s",
+                                                 self->name, g_strerror (saved));
+          _mitogen_stream_close (self, error);
+        }
+      return G_SOURCE_REMOVE;
+    }
+
+  return G_SOURCE_CONTINUE;
+}
+
+void
+_mitogen_stream_start (MitogenStream *self)
+{
+  g_assert (_mitogen_broker_in_thread (self->broker));
+  g_return_if_fail (self->read_source == NULL);
+
+  self->read_source = g_unix_fd_source_new (self->fd, G_IO_IN | G_IO_HUP | G_IO_ERR);
+  g_source_set_static_name (self->read_source, "[mitogen] stream read");
+  g_source_set_callback (self->read_source, G_SOURCE_FUNC (on_readable), self, NULL);
+  g_source_attach (self->read_source, _mitogen_broker_get_main_context (self->broker));
+}
+
+void
+_mitogen_stream_start_framing (MitogenStream *self)
+{
+  self->framing = TRUE;
+}
+
+/* Writes as much of the queue as the socket takes. Called with the lock
+ * held. Returns FALSE on a write error (errno set). */
+static gboolean
+flush_locked (MitogenStream *self)
+{
+  while (!g_queue_is_empty (&self->pending))
+    {
+      struct iovec iov[MAX_IOV];
+      int n_iov = 0;
+      gssize written;
+
+      for (GList *l = self->pending.head; l != NULL && n_iov < MAX_IOV - 1; l = l->next)
+        {
+          PendingWrite *pending = l->data;
+          gsize payload_len = pending->payload ? g_bytes_get_size (pending->payload) : 0;
+          gsize offset = pending->offset;
+
+          if (offset < MITOGEN_MESSAGE_HEADER_SIZE)
+            {
+              iov[n_iov].iov_base = pending->header + offset;
+              iov[n_iov].iov_len = MITOGEN_MESSAGE_HEADER_SIZE - offset;
+              n_iov++;
+              offset = MITOGEN_MESSAGE_HEADER_SIZE;
+            }
+          if (payload_len > offset - MITOGEN_MESSAGE_HEADER_SIZE)
+            {
+              const guint8 *data = g_bytes_get_data (pending->payload, NULL);
+
+              iov[n_iov].iov_base = (guint8 *) data + (offset - MITOGEN_MESSAGE_HEADER_SIZE);
+              iov[n_iov].iov_len = payload_len - (offset - MITOGEN_MESSAGE_HEADER_SIZE);
+              n_iov++;
+            }
+        }
+
+      do
+        written = writev (self->fd, iov, n_iov);
+      while (written < 0 && errno == EINTR);
+
+      if (written < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK;
+
+      self->queued_bytes -= written;
+      while (written > 0)
+        {
+          PendingWrite *pending = g_queue_peek_head (&self->pending);
+          gsize total = MITOGEN_MESSAGE_HEADER_SIZE +
+                        (pending->payload ? g_bytes_get_size (pending->payload) : 0);
+          gsize left = total - pending->offset;
+
+          if ((gsize) written >= left)
+            {
+              written -= left;
+              pending_write_free (g_queue_pop_head (&self->pending));
+            }
+          else
+            {
+              pending->offset += written;
+              written = 0;
+            }
+        }
+    }
+
+  return TRUE;
+}
+
+static gboolean on_writable (gint fd, GIOCondition condition, gpointer user_data);
+
+static void
+watch_writable_locked (MitogenStream *self)
+{
+  if (self->write_source != NULL || self->closed)
+    return;
+
+  /* g_source_attach is thread-safe: a sender on a user thread arms the
+   * watch itself instead of waking the broker to do it. */
+  self->write_source = g_unix_fd_source_new (self->fd, G_IO_OUT | G_IO_ERR | G_IO_HUP);
+  g_source_set_static_name (self->write_source, "[mitogen] stream write");
+  g_source_set_callback (self->write_source, G_SOURCE_FUNC (on_writable),
+                         _mitogen_stream_ref (self), (GDestroyNotify) _mitogen_stream_unref);
+  g_source_attach (self->write_source, _mitogen_broker_get_main_context (self->broker));
+}
+
+static void
+fail_write (gpointer user_data)
+{
+  MitogenStream *self = user_data;
+  g_autoptr(GError) error = g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
+                                         "Stream %s: write failed", self->name);
+
+  _mitogen_stream_close (self, error);
+  _mitogen_stream_unref (self);
+}
+
+static gboolean
+on_writable (gint         fd,
+             GIOCondition condition,
+             gpointer     user_data)
+{
+  MitogenStream *self = user_data;
+  gboolean ok;
+  gboolean done;
+
+  g_mutex_lock (&self->lock);
+  ok = flush_locked (self);
+  done = !ok || g_queue_is_empty (&self->pending);
+  if (done)
+    g_clear_pointer (&self->write_source, g_source_unref);
+  g_mutex_unlock (&self->lock);
+
+  if (!ok)
+    fail_write (_mitogen_stream_ref (self));
+
+  return done ? G_SOURCE_REMOVE : G_SOURCE_CONTINUE;
+}
+
+static gboolean
+enqueue (MitogenStream *self,
+         PendingWrite  *pending)
+{
+  gboolean ok = TRUE;
+  gboolean was_empty;
+
+  g_mutex_lock (&self->lock);
+  if (self->closed)
+    {
+      g_mutex_unlock (&self->lock);
+      pending_write_free (pending);
+      return FALSE;
+    }
+
+  was_empty = g_queue_is_empty (&self->pending);
+  g_queue_push_tail (&self->pending, pending);
+  self->queued_bytes += MITOGEN_MESSAGE_HEADER_SIZE - pending->offset +
+                        (pending->payload ? g_bytes_get_size (pending->payload) : 0);
+
+  /* Write at once from the calling thread when nothing is queued ahead:
+   * no wake-up of the broker on the common path. */
+  if (was_empty)
+    ok = flush_locked (self);
+  if (ok && !g_queue_is_empty (&self->pending))
+    watch_writable_locked (self);
+  g_mutex_unlock (&self->lock);
+
+  if (!ok)
+    _mitogen_broker_post (self->broker, fail_write, _mitogen_stream_ref (self));
+
+  return TRUE;
+}
+
+gboolean
+_mitogen_stream_send (MitogenStream  *self,
+                      MitogenMessage *message)
+{
+  PendingWrite *pending = g_new (PendingWrite, 1);
+
+  mitogen_message_pack_header (message, pending->header);
+  pending->payload = g_bytes_get_size (message->data) > 0 ? g_bytes_ref (message->data) : NULL;
+  pending->offset = 0;
+
+  return enqueue (self, pending);
+}
+
+gboolean
+_mitogen_stream_write_raw (MitogenStream *self,
+                           GBytes        *data)
+{
+  PendingWrite *pending = g_new (PendingWrite, 1);
+
+  /* A raw write is a "frame" whose header is already consumed. */
+  pending->payload = g_bytes_ref (data);
+  pending->offset = MITOGEN_MESSAGE_HEADER_SIZE;
+
+  return enqueue (self, pending);
+}
+
+void
+_mitogen_stream_close (MitogenStream *self,
+                       const GError  *error)
+{
+  GSource *write_source;
+  g_autoptr(MitogenStream) hold = _mitogen_stream_ref (self);
+
+  g_assert (_mitogen_broker_in_thread (self->broker));
+
+  g_mutex_lock (&self->lock);
+  if (self->closed)
+    {
+      g_mutex_unlock (&self->lock);
+      return;
+    }
+  self->closed = TRUE;
+  write_source = g_steal_pointer (&self->write_source);
+  g_mutex_unlock (&self->lock);
+
+  if (write_source != NULL)
+    {
+      g_source_destroy (write_source);
+      g_source_unref (write_source);
+    }
+  if (self->read_source != NULL)
+    {
+      g_source_destroy (self->read_source);
+      g_clear_pointer (&self->read_source, g_source_unref);
+    }
+  /* Wake the peer at once; the fd itself is closed when the last
+   * reference goes. */
+  shutdown (self->fd, SHUT_RDWR);
+
+  if (self->on_closed != NULL)
+    self->on_closed (self, error, self->user_data);
+  if (self->close_notify != NULL)
+    {
+      self->close_notify (self, error, self->close_notify_data);
+      /* It fires once; drop its data now, which may hold the stream's
+       * owner alive. */
+      _mitogen_stream_set_close_notify (self, NULL, NULL, NULL);
+    }
+}
