@@ -10,6 +10,7 @@
 
 #include "mitogen-connection-private.h"
 #include "mitogen-error.h"
+#include "mitogen-log.h"
 #include "mitogen-router-private.h"
 
 /* The upstream child's first stage, written from the protocol's
@@ -116,7 +117,8 @@ _mitogen_boot_plan_new_upstream (MitogenRouter            *router,
       return NULL;
     }
 
-  log_level = mitogen_connection_options_get_debug (options) ? 10 : _mitogen_router_get_child_log_level (router);
+  log_level = (mitogen_connection_options_get_debug (options) || mitogen_get_debug ())
+              ? 10 : _mitogen_router_get_child_log_level (router);
   config = g_strdup_printf ("{'parent_ids': [%u], 'context_id': %u, 'debug': False, "
                             "'profiling': False, 'unidirectional': False, 'log_level': %d, "
                             "'whitelist': [''], 'blacklist': [], 'max_message_size': %" G_GUINT64_FORMAT ", "

@@ -621,7 +621,17 @@ mitogen_context_call_sync (MitogenContext  *self,
   reply = mitogen_receiver_get (receiver, timeout_usec, cancellable, error);
   mitogen_receiver_close (receiver);
   if (reply == NULL)
-    return NULL;
+    {
+      if (error != NULL && g_error_matches (*error, MITOGEN_ERROR, MITOGEN_ERROR_TIMEOUT))
+        {
+          g_clear_error (error);
+          g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_TIMEOUT,
+                       "%s.%s%s%s() in context %u did not return within %.3f s",
+                       module, class_name ? class_name : "", class_name ? "." : "", function,
+                       self->context_id, timeout_usec / (double) G_USEC_PER_SEC);
+        }
+      return NULL;
+    }
 
   return mitogen_message_unpickle (reply, error);
 }

@@ -22,6 +22,7 @@
 #include "mitogen-broker.h"
 #include "mitogen-connection-options.h"
 #include "mitogen-context.h"
+#include "mitogen-log.h"
 #include "mitogen-receiver.h"
 #include "mitogen-router.h"
 #include "mitogen-sender.h"

@@ -50,6 +50,8 @@ MitogenContext *_mitogen_router_register_stream (MitogenRouter *self,
 guint32  _mitogen_router_allocate_context_id  (MitogenRouter *self);
 GMainContext *_mitogen_router_get_owner_context (MitogenRouter *self);
 int      _mitogen_router_get_child_log_level  (MitogenRouter *self);
+void     _mitogen_router_set_child_log_level  (MitogenRouter *self,
+                                               int            level);
 /* Calls @func(@data) in @context through an idle source (never directly,
  * even if @context could be acquired here). */
 void     _mitogen_invoke_in_context           (GMainContext   *context,

@@ -9,7 +9,9 @@
 #include "mitogen-context-private.h"
 #include "mitogen-enum-types.h"
 #include "mitogen-error.h"
+#include "mitogen-log-private.h"
 #include "mitogen-message-private.h"
+#include "mitogen-module-responder-private.h"
 #include "mitogen-router-private.h"
 
 /**
@@ -64,6 +66,8 @@ struct _MitogenRouter
 
   guint next_handle;            /* (atomic) */
   int child_log_level;          /* (atomic) */
+
+  MitogenModuleResponder *responder; /* (owned) read-only after init */
 };
 
 enum {
@@ -75,6 +79,7 @@ enum {
 enum {
   SIGNAL_CONTEXT_ADDED,
   SIGNAL_CONTEXT_DISCONNECTED,
+  SIGNAL_FIND_MODULE,
   N_SIGNALS
 };
 
@@ -186,7 +191,7 @@ deliver_local (MitogenRouter  *self,
           message->src_id != handler->respondent_id)
         {
           g_mutex_unlock (&self->lock);
-          g_warning ("Router: reply for handle %u from context %u, expected %u; refused",
+          g_message ("Router: reply for handle %u from context %u, expected %u; refused",
                      message->handle, message->src_id, handler->respondent_id);
           if (message->reply_to != 0)
             _mitogen_router_send_dead (self, message->src_id, message->reply_to,
@@ -197,7 +202,7 @@ deliver_local (MitogenRouter  *self,
           (in_stream == NULL || message->src_id != in_peer))
         {
           g_mutex_unlock (&self->lock);
-          g_warning ("Router: message for handle %u from context %u refused by policy",
+          g_message ("Router: message for handle %u from context %u refused by policy",
                      message->handle, message->src_id);
           if (message->reply_to != 0 && !dead)
             _mitogen_router_send_dead (self, message->src_id, message->reply_to,
@@ -249,7 +254,7 @@ route_internal (MitogenRouter   *self,
       if (auth_stream != in_stream)
         {
           g_mutex_unlock (&self->lock);
-          g_warning ("Router: dropped message from stream %s: bad auth_id %u (dst %u, handle %u)",
+          g_message ("Router: dropped message from stream %s: bad auth_id %u (dst %u, handle %u)",
                      _mitogen_stream_get_name (in_stream), message->auth_id,
                      message->dst_id, message->handle);
           return FALSE;
@@ -258,7 +263,7 @@ route_internal (MitogenRouter   *self,
           g_hash_table_lookup (self->routes, GUINT_TO_POINTER (message->src_id)) != in_stream)
         {
           g_mutex_unlock (&self->lock);
-          g_warning ("Router: dropped message from stream %s: bad src_id %u (dst %u, handle %u)",
+          g_message ("Router: dropped message from stream %s: bad src_id %u (dst %u, handle %u)",
                      _mitogen_stream_get_name (in_stream), message->src_id,
                      message->dst_id, message->handle);
           return FALSE;
@@ -372,7 +377,7 @@ on_stream_closed (MitogenStream *stream,
   gboolean was_registered;
 
   if (error != NULL)
-    g_warning ("Router: stream %s closed: %s", _mitogen_stream_get_name (stream), error->message);
+    g_message ("Router: stream %s closed: %s", _mitogen_stream_get_name (stream), error->message);
   else
     g_debug ("Router: stream %s disconnected", _mitogen_stream_get_name (stream));
 
@@ -414,6 +419,7 @@ on_stream_closed (MitogenStream *stream,
                                    GPOINTER_TO_UINT (g_ptr_array_index (dead_handlers, j)),
                                    "the respondent Context has disconnected");
 
+      _mitogen_module_responder_forget_context (self->responder, id);
       if (_mitogen_context_mark_disconnected (context))
         emit_in_owner (self, SIGNAL_CONTEXT_DISCONNECTED, context);
     }
@@ -522,6 +528,22 @@ on_broker_exit (MitogenBroker *broker,
 
 /* GObject. */
 
+static gboolean
+has_module_finder (MitogenRouter *self)
+{
+  return g_signal_has_handler_pending (self, signals[SIGNAL_FIND_MODULE], 0, TRUE);
+}
+
+static char *
+find_module_by_signal (MitogenRouter *self,
+                       const char    *fullname)
+{
+  char *path = NULL;
+
+  g_signal_emit (self, signals[SIGNAL_FIND_MODULE], 0, fullname, &path);
+  return path;
+}
+
 static void
 mitogen_router_constructed (GObject *object)
 {
@@ -532,6 +554,10 @@ mitogen_router_constructed (GObject *object)
   if (self->broker == NULL)
     self->broker = mitogen_broker_new ();
   _mitogen_broker_add_hooks (self->broker, on_broker_shutdown, on_broker_exit, self);
+  self->responder = _mitogen_module_responder_new (self, has_module_finder, find_module_by_signal);
+  _mitogen_log_forwarder_install (self);
+  if (mitogen_get_debug ())
+    self->child_log_level = 10;
 }
 
 static void
@@ -551,6 +577,7 @@ mitogen_router_finalize (GObject *object)
   MitogenRouter *self = MITOGEN_ROUTER (object);
 
   g_clear_pointer (&self->handlers, g_hash_table_unref);
+  g_clear_pointer (&self->responder, _mitogen_module_responder_free);
   g_clear_pointer (&self->routes, g_hash_table_unref);
   g_clear_pointer (&self->streams, g_hash_table_unref);
   g_clear_pointer (&self->contexts, g_hash_table_unref);
@@ -649,6 +676,30 @@ mitogen_router_class_init (MitogenRouterClass *klass)
   signals[SIGNAL_CONTEXT_DISCONNECTED] =
     g_signal_new ("context-disconnected", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 1, MITOGEN_TYPE_CONTEXT);
+
+  /**
+   * MitogenRouter::find-module:
+   * @router: the router
+   * @fullname: the dotted name of the module a child asked for
+   *
+   * Emitted, in the main context the router was created in, when a child
+   * asks for a Python module that is neither in the search path
+   * ([method@Mitogen.Router.add_python_path]) nor in a resource path. A
+   * handler that knows the module returns the path of its source file
+   * (`__init__.py` for a package), e.g. from
+   * `importlib.util.find_spec (fullname).origin` in Python; the first
+   * non-%NULL answer wins, and with none the child gets a negative
+   * answer and raises ImportError.
+   *
+   * Returns: (transfer full) (nullable) (type filename): the source file,
+   *   or %NULL
+   *
+   * Since: 1.0
+   */
+  signals[SIGNAL_FIND_MODULE] =
+    g_signal_new ("find-module", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, g_signal_accumulator_first_wins, NULL, NULL,
+                  G_TYPE_STRING, 1, G_TYPE_STRING);
 }
 
 static void
@@ -1060,6 +1111,57 @@ int
 _mitogen_router_get_child_log_level (MitogenRouter *self)
 {
   return g_atomic_int_get (&self->child_log_level);
+}
+
+/**
+ * mitogen_router_add_python_path:
+ * @self: a router
+ * @path: (type filename): a directory of Python modules and packages
+ *
+ * Adds a directory that children may import modules from: a child that
+ * cannot find a module locally asks this process, which serves it from
+ * the first search path that has it. Only files inside the directory (after
+ * resolving symbolic links) are ever served.
+ *
+ * Since: 1.0
+ */
+void
+mitogen_router_add_python_path (MitogenRouter *self,
+                                const char    *path)
+{
+  g_return_if_fail (MITOGEN_IS_ROUTER (self));
+  g_return_if_fail (path != NULL);
+
+  _mitogen_module_responder_add_path (self->responder, path);
+}
+
+/**
+ * mitogen_router_add_resource_path:
+ * @self: a router
+ * @resource_path: a path in the process's registered GResources, e.g.
+ *   `/org/example/app/python`
+ *
+ * Serves Python modules to children from GResources under @resource_path,
+ * after the search paths: a module `a.b` is `@resource_path/a/b.py` or
+ * `@resource_path/a/b/__init__.py`.
+ *
+ * Since: 1.0
+ */
+void
+mitogen_router_add_resource_path (MitogenRouter *self,
+                                  const char    *resource_path)
+{
+  g_return_if_fail (MITOGEN_IS_ROUTER (self));
+  g_return_if_fail (resource_path != NULL && resource_path[0] == '/');
+
+  _mitogen_module_responder_add_resource_path (self->responder, resource_path);
+}
+
+void
+_mitogen_router_set_child_log_level (MitogenRouter *self,
+                                     int            level)
+{
+  g_atomic_int_set (&self->child_log_level, level);
 }
 
 /**
