@@ -5,8 +5,49 @@
 
 #include "config.h"
 
+#include <string.h>
+#include <unistd.h>
+
 #include "mitogen-connection-private.h"
 #include "mitogen-error.h"
+#include "mitogen-log.h"
+#include "mitogen-router-private.h"
+#include "child/mitogen-child-resources.h"
+
+/* The runtime is embedded minified and zlib-compressed at build time
+ * (mitogen-glib/child/meson.build). The first stage, small enough for the
+ * command line, reads exactly that many bytes from the transport: see
+ * mitogen-glib/child/README.md for the contract. */
+#define RUNTIME_RESOURCE "/org/mitogen-glib/child/runtime.py.z"
+#define STAGE1_RESOURCE "/org/mitogen-glib/child/stage1.py"
+
+static char *
+substitute (const char *text,
+            const char *placeholder,
+            const char *value)
+{
+  g_auto(GStrv) parts = g_strsplit (text, placeholder, -1);
+
+  return g_strjoinv (value, parts);
+}
+
+static char *
+python_str_literal (const char *text)
+{
+  GString *out = g_string_new ("'");
+
+  for (const char *p = text; *p != '\0'; p++)
+    {
+      if (*p == '\\' || *p == '\'')
+        g_string_append_c (out, '\\');
+      if ((guchar) *p < 0x20 || (guchar) *p >= 0x7f)
+        g_string_append_printf (out, "\\x%02x", (guchar) *p);
+      else
+        g_string_append_c (out, *p);
+    }
+  g_string_append_c (out, '\'');
+  return g_string_free (out, FALSE);
+}
 
 MitogenBootPlan *
 _mitogen_boot_plan_new_own (MitogenRouter            *router,
@@ -14,8 +55,49 @@ _mitogen_boot_plan_new_own (MitogenRouter            *router,
                             guint32                   context_id,
                             GError                  **error)
 {
-  g_set_error_literal (error, MITOGEN_ERROR, MITOGEN_ERROR_CONNECT,
-                       "mitogen-glib's own child runtime is not built in yet; "
-                       "set the upstream-core-path option");
-  return NULL;
+  g_autoptr(GBytes) runtime = NULL;
+  g_autoptr(GBytes) stage1_template = NULL;
+  g_autofree char *template_text = NULL;
+  g_autofree char *size_text = NULL;
+  g_autofree char *config = NULL;
+  g_autofree char *name_literal = NULL;
+  g_autofree char *with_size = NULL;
+  g_autofree char *stage1 = NULL;
+  const char *name = mitogen_connection_options_get_name (options);
+  MitogenBootPlan *plan;
+  int log_level;
+
+  /* Through the bundle itself: referencing it also makes a static link
+   * keep the resource object. */
+  runtime = g_resource_lookup_data (_mitogen_child_get_resource (), RUNTIME_RESOURCE, 0, error);
+  if (runtime == NULL)
+    return NULL;
+  stage1_template = g_resource_lookup_data (_mitogen_child_get_resource (), STAGE1_RESOURCE, 0, error);
+  if (stage1_template == NULL)
+    return NULL;
+
+  template_text = g_strndup (g_bytes_get_data (stage1_template, NULL), g_bytes_get_size (stage1_template));
+  g_strchomp (template_text);
+
+  log_level = (mitogen_connection_options_get_debug (options) || mitogen_get_debug ())
+              ? 10 : _mitogen_router_get_child_log_level (router);
+  name_literal = python_str_literal (name ? name : "local");
+  config = g_strdup_printf ("{'context_id':%u,'parent_ids':[%u],'log_level':%d,"
+                            "'max_message_size':%" G_GUINT64_FORMAT ",'debug':%s,'name':%s}",
+                            context_id, mitogen_router_get_context_id (router), log_level,
+                            mitogen_router_get_max_message_size (router),
+                            log_level <= 10 ? "True" : "False", name_literal);
+  size_text = g_strdup_printf ("%" G_GSIZE_FORMAT, g_bytes_get_size (runtime));
+  with_size = substitute (template_text, "@N@", size_text);
+  stage1 = substitute (with_size, "@CONFIG@", config);
+
+  plan = g_new0 (MitogenBootPlan, 1);
+  plan->argv = g_new0 (char *, 4);
+  plan->argv[0] = g_strdup (mitogen_connection_options_get_python_path (options));
+  plan->argv[1] = g_strdup ("-c");
+  plan->argv[2] = g_steal_pointer (&stage1);
+  plan->preamble = g_steal_pointer (&runtime);
+  plan->method = g_strdup ("local");
+
+  return plan;
 }

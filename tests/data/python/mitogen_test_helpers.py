@@ -1,0 +1,93 @@
+"""Functions the core tests call in children. This module exists only on
+the master's search path, so calling it proves module forwarding."""
+
+import logging
+import os
+import sys
+import time
+
+import mitogen.core
+
+LOG = logging.getLogger("mitogen_test_helpers")
+
+counter = 0
+
+
+def echo(value):
+    return value
+
+
+def echo_args(*args, **kwargs):
+    return [list(args), kwargs]
+
+
+def add(a, b):
+    return a + b
+
+
+def pid():
+    return os.getpid()
+
+
+def python_version():
+    return list(sys.version_info[:3])
+
+
+def fail(message):
+    raise ValueError(message)
+
+
+def sleep(seconds):
+    time.sleep(seconds)
+    return seconds
+
+
+def log_and_print(text):
+    LOG.warning("warning: %s", text)
+    print("stdout: %s" % (text,))
+    return True
+
+
+def increment():
+    global counter
+    counter += 1
+    return counter
+
+
+def stream_to(sender, count):
+    """Sends count integers to a Sender given by the master."""
+    for i in range(count):
+        sender.send(i)
+    sender.close()
+    return count
+
+
+def types():
+    return {
+        "none": None,
+        "true": True,
+        "int": -42,
+        "big": 2 ** 63 - 1,
+        "float": 1.5,
+        "str": "caf\u00e9 \U0001F600",
+        "bytes": b"\x00\xff",
+        "list": [1, "two", 3.0],
+        "tuple": (1, 2),
+        "dict": {"nested": {"k": [None]}},
+        "intkeys": {1: "one", 2: "two"},
+    }
+
+
+@mitogen.core.takes_econtext
+def context_id(econtext):
+    return mitogen.context_id
+
+
+class Calculator(object):
+    @classmethod
+    def double(cls, x):
+        return 2 * x
+
+    @staticmethod
+    def triple(x):
+        return 3 * x

@@ -1,0 +1,5 @@
+FACTOR = 1
+
+
+def scale(value):
+    return value * FACTOR

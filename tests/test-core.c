@@ -1,0 +1,694 @@
+/* test-core.c: broker, router, contexts and calls against real children:
+ * mitogen-glib's own child runtime, and the upstream Mitogen 0.3 child
+ * (python3-mitogen) as the interop referee.
+ *
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+
+#include "config.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <mitogen-glib.h>
+
+#define UPSTREAM_CORE "/usr/lib/python3/dist-packages/mitogen/core.py"
+#define CALL_TIMEOUT (20 * G_USEC_PER_SEC)
+
+typedef struct
+{
+  gboolean upstream;
+} Mode;
+
+static const Mode own_mode = { FALSE };
+static const Mode upstream_mode = { TRUE };
+
+typedef struct
+{
+  MitogenRouter *router;
+  MitogenContext *context;
+  GThread *main_thread;
+} Fixture;
+
+static const char *
+test_python (void)
+{
+  const char *python = g_getenv ("MITOGEN_TEST_PYTHON");
+
+  return python && *python ? python : "python3";
+}
+
+static MitogenConnectionOptions *
+make_options (const Mode *mode)
+{
+  MitogenConnectionOptions *options = mitogen_connection_options_new ();
+
+  mitogen_connection_options_set_python_path (options, test_python ());
+  mitogen_connection_options_set_connect_timeout (options, 30.0);
+  if (mode->upstream)
+    mitogen_connection_options_set_upstream_core_path (options, UPSTREAM_CORE);
+  return options;
+}
+
+static gboolean
+skip_if_unavailable (const Mode *mode)
+{
+  if (mode->upstream && !g_file_test (UPSTREAM_CORE, G_FILE_TEST_EXISTS))
+    {
+      g_test_skip ("python3-mitogen is not installed (" UPSTREAM_CORE " missing)");
+      return TRUE;
+    }
+  return FALSE;
+}
+
+static void
+fixture_setup (Fixture       *fixture,
+               gconstpointer  data)
+{
+  const Mode *mode = data;
+  g_autoptr(MitogenConnectionOptions) options = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *helpers = g_test_build_filename (G_TEST_DIST, "data", "python", NULL);
+
+  fixture->main_thread = g_thread_self ();
+  if (skip_if_unavailable (mode))
+    return;
+
+  fixture->router = mitogen_router_new (NULL);
+  mitogen_router_add_python_path (fixture->router, helpers);
+  options = make_options (mode);
+  fixture->context = mitogen_router_local (fixture->router, options, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (fixture->context);
+}
+
+static void
+fixture_teardown (Fixture       *fixture,
+                  gconstpointer  data)
+{
+  if (fixture->router != NULL)
+    {
+      MitogenBroker *broker = mitogen_router_get_broker (fixture->router);
+
+      mitogen_router_shutdown (fixture->router);
+      g_assert_true (mitogen_broker_join (broker, 10 * G_USEC_PER_SEC));
+    }
+  g_clear_object (&fixture->context);
+  g_clear_object (&fixture->router);
+}
+
+static GVariant *
+call (Fixture     *fixture,
+      const char  *function,
+      GVariant    *args,
+      GError     **error)
+{
+  return mitogen_context_call_sync (fixture->context, "mitogen_test_helpers", NULL, function,
+                                    args, NULL, CALL_TIMEOUT, NULL, error);
+}
+
+static void
+test_call_pid (Fixture       *fixture,
+               gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) pid = NULL;
+  g_autoptr(GVariant) module_pid = NULL;
+
+  g_test_summary ("A local child runs os.getpid and a function served from the master's search path");
+  if (fixture->router == NULL)
+    return;
+
+  pid = mitogen_context_call_sync (fixture->context, "os", NULL, "getpid", NULL, NULL,
+                                   CALL_TIMEOUT, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_variant_is_of_type (pid, G_VARIANT_TYPE_INT64));
+  g_assert_cmpint (g_variant_get_int64 (pid), !=, getpid ());
+  g_assert_cmpint (g_variant_get_int64 (pid), >, 0);
+
+  module_pid = call (fixture, "pid", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_variant_get_int64 (module_pid), ==, g_variant_get_int64 (pid));
+}
+
+static void
+test_call_values (Fixture       *fixture,
+                  gconstpointer  data)
+{
+  const char *values[] = {
+    "@mv nothing",
+    "true",
+    "int64 0",
+    "int64 -9223372036854775808",
+    "int64 9223372036854775807",
+    "uint64 18446744073709551615",
+    "1.5",
+    "'caf\u00e9 \U0001F600'",
+    "@ay []",
+    "b'\\x00\\xffbytes'",
+    "@av [<int64 1>, <'two'>, <@av []>]",
+    "(<int64 1>, <'x'>)",
+    "@a{sv} {'k': <@a{sv} {'nested': <true>}>}",
+    "@a{xv} {1: <'one'>, -2: <'minus two'>}",
+    "@o '/mitogen/context/0'",
+  };
+  g_autoptr(GError) error = NULL;
+
+  g_test_summary ("Every value type survives a round trip through a child's echo()");
+  if (fixture->router == NULL)
+    return;
+
+  for (guint i = 0; i < G_N_ELEMENTS (values); i++)
+    {
+      g_autoptr(GVariant) value = g_variant_ref_sink (g_variant_parse (NULL, values[i], NULL, NULL, &error));
+      g_autoptr(GVariant) back = NULL;
+
+      g_assert_no_error (error);
+      back = call (fixture, "echo", g_variant_new ("(@*)", value), &error);
+      g_assert_no_error (error);
+      if (!g_variant_equal (value, back))
+        {
+          g_autofree char *sent = g_variant_print (value, TRUE);
+          g_autofree char *got = g_variant_print (back, TRUE);
+
+          g_error ("echo(%s) returned %s", sent, got);
+        }
+    }
+}
+
+static void
+test_call_types_from_child (Fixture       *fixture,
+                            gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) result = NULL;
+  g_autoptr(GVariant) item = NULL;
+  gint64 big;
+
+  g_test_summary ("Values built in the child decode to the documented GVariant types");
+  if (fixture->router == NULL)
+    return;
+
+  result = call (fixture, "types", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_variant_is_of_type (result, G_VARIANT_TYPE ("a{sv}")));
+  g_assert_true (g_variant_lookup (result, "big", "x", &big));
+  g_assert_cmpint (big, ==, G_MAXINT64);
+  item = g_variant_lookup_value (result, "bytes", G_VARIANT_TYPE_BYTESTRING);
+  g_assert_nonnull (item);
+  g_clear_pointer (&item, g_variant_unref);
+  item = g_variant_lookup_value (result, "intkeys", G_VARIANT_TYPE ("a{xv}"));
+  g_assert_nonnull (item);
+  g_clear_pointer (&item, g_variant_unref);
+  item = g_variant_lookup_value (result, "none", G_VARIANT_TYPE ("mv"));
+  g_assert_nonnull (item);
+  g_assert_null (g_variant_get_maybe (item));
+}
+
+static void
+test_call_kwargs_and_classes (Fixture       *fixture,
+                              gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) result = NULL;
+  g_autoptr(GVariant) doubled = NULL;
+  g_autoptr(GVariant) tripled = NULL;
+  GVariantDict kwargs;
+
+  g_test_summary ("Keyword arguments, classmethods and staticmethods reach the child");
+  if (fixture->router == NULL)
+    return;
+
+  g_variant_dict_init (&kwargs, NULL);
+  g_variant_dict_insert (&kwargs, "flag", "b", TRUE);
+  result = mitogen_context_call_sync (fixture->context, "mitogen_test_helpers", NULL, "echo_args",
+                                      g_variant_new ("(xs)", (gint64) 7, "seven"),
+                                      g_variant_dict_end (&kwargs), CALL_TIMEOUT, NULL, &error);
+  g_assert_no_error (error);
+  {
+    g_autofree char *text = g_variant_print (result, FALSE);
+    g_assert_cmpstr (text, ==, "[<[<int64 7>, <'seven'>]>, <{'flag': <true>}>]");
+  }
+
+  doubled = mitogen_context_call_sync (fixture->context, "mitogen_test_helpers", "Calculator", "double",
+                                       g_variant_new ("(x)", (gint64) 21), NULL, CALL_TIMEOUT, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_variant_get_int64 (doubled), ==, 42);
+  tripled = mitogen_context_call_sync (fixture->context, "mitogen_test_helpers", "Calculator", "triple",
+                                       g_variant_new ("(x)", (gint64) 5), NULL, CALL_TIMEOUT, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_variant_get_int64 (tripled), ==, 15);
+}
+
+static void
+test_call_error (Fixture       *fixture,
+                 gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) result = NULL;
+
+  g_test_summary ("A remote exception becomes a CALL error with the type, message and traceback");
+  if (fixture->router == NULL)
+    return;
+
+  result = call (fixture, "fail", g_variant_new ("(s)", "boom"), &error);
+  g_assert_null (result);
+  g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_CALL);
+  g_assert_true (g_str_has_prefix (error->message, "builtins.ValueError: boom"));
+  g_assert_nonnull (strstr (error->message, "mitogen_test_helpers.py"));
+  g_assert_nonnull (strstr (error->message, "in fail"));
+}
+
+static void
+test_call_package (Fixture       *fixture,
+                   gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) area = NULL;
+
+  g_test_summary ("A package and its submodules are imported from the master");
+  if (fixture->router == NULL)
+    return;
+
+  area = mitogen_context_call_sync (fixture->context, "mitogen_testpkg", NULL, "area",
+                                    g_variant_new ("(x)", (gint64) 7), NULL, CALL_TIMEOUT, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_variant_get_int64 (area), ==, 49);
+}
+
+static void
+test_call_missing_module (Fixture       *fixture,
+                          gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) result = NULL;
+  gint64 start = g_get_monotonic_time ();
+
+  g_test_summary ("A module nobody has gives a clear ImportError at once, not a hang");
+  if (fixture->router == NULL)
+    return;
+
+  result = mitogen_context_call_sync (fixture->context, "no_such_module_anywhere", NULL, "f",
+                                      NULL, NULL, CALL_TIMEOUT, NULL, &error);
+  g_assert_null (result);
+  g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_CALL);
+  g_assert_nonnull (strstr (error->message, "no_such_module_anywhere"));
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 10 * G_USEC_PER_SEC);
+}
+
+typedef struct
+{
+  GMainLoop *loop;
+  GMainContext *expected_context;
+  GThread *expected_thread;
+  GVariant *result;
+  GError *error;
+  guint pending;
+} AsyncState;
+
+static void
+call_done (GObject      *source,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  AsyncState *state = user_data;
+
+  /* Never on the broker thread: always the caller's thread and context. */
+  g_assert_true (g_thread_self () == state->expected_thread);
+  g_assert_true (g_main_context_get_thread_default () == state->expected_context ||
+                 (state->expected_context == g_main_context_default () &&
+                  g_main_context_get_thread_default () == NULL));
+  g_clear_pointer (&state->result, g_variant_unref);
+  g_clear_error (&state->error);
+  state->result = mitogen_context_call_finish (MITOGEN_CONTEXT (source), result, &state->error);
+  if (--state->pending == 0)
+    g_main_loop_quit (state->loop);
+}
+
+static gboolean
+watchdog (gpointer data)
+{
+  g_error ("test timed out");
+  return G_SOURCE_REMOVE;
+}
+
+static void
+test_call_async (Fixture       *fixture,
+                 gconstpointer  data)
+{
+  AsyncState state = { 0 };
+  guint watchdog_id;
+
+  g_test_summary ("call_async completes in the caller's thread-default main context");
+  if (fixture->router == NULL)
+    return;
+
+  state.loop = g_main_loop_new (NULL, FALSE);
+  state.expected_context = g_main_context_default ();
+  state.expected_thread = g_thread_self ();
+  state.pending = 1;
+  watchdog_id = g_timeout_add_seconds (30, watchdog, NULL);
+  mitogen_context_call_async (fixture->context, "mitogen_test_helpers", NULL, "add",
+                              g_variant_new ("(xx)", (gint64) 2, (gint64) 3), NULL,
+                              NULL, call_done, &state);
+  g_main_loop_run (state.loop);
+  g_source_remove (watchdog_id);
+  g_assert_no_error (state.error);
+  g_assert_cmpint (g_variant_get_int64 (state.result), ==, 5);
+  g_clear_pointer (&state.result, g_variant_unref);
+  g_main_loop_unref (state.loop);
+}
+
+typedef struct
+{
+  Fixture *fixture;
+  gboolean ok;
+} ThreadArgs;
+
+static gpointer
+async_in_thread (gpointer data)
+{
+  ThreadArgs *args = data;
+  g_autoptr(GMainContext) context = g_main_context_new ();
+  AsyncState state = { 0 };
+
+  g_main_context_push_thread_default (context);
+  state.loop = g_main_loop_new (context, FALSE);
+  state.expected_context = context;
+  state.expected_thread = g_thread_self ();
+  state.pending = 10;
+  for (gint64 i = 0; i < 10; i++)
+    mitogen_context_call_async (args->fixture->context, "mitogen_test_helpers", NULL, "echo",
+                                g_variant_new ("(x)", i), NULL, NULL, call_done, &state);
+  g_main_loop_run (state.loop);
+  args->ok = state.error == NULL && state.result != NULL;
+  g_clear_pointer (&state.result, g_variant_unref);
+  g_clear_error (&state.error);
+  g_main_loop_unref (state.loop);
+  g_main_context_pop_thread_default (context);
+  return NULL;
+}
+
+static void
+test_call_async_other_thread (Fixture       *fixture,
+                              gconstpointer  data)
+{
+  ThreadArgs args = { fixture, FALSE };
+  GThread *thread;
+
+  g_test_summary ("Calls started on a thread with its own main context complete there");
+  if (fixture->router == NULL)
+    return;
+
+  thread = g_thread_new ("caller", async_in_thread, &args);
+  g_thread_join (thread);
+  g_assert_true (args.ok);
+}
+
+static void
+test_cancel_call (Fixture       *fixture,
+                  gconstpointer  data)
+{
+  AsyncState state = { 0 };
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) after = NULL;
+
+  g_test_summary ("Cancelling a pending call fails it with CANCELLED and the context keeps working");
+  if (fixture->router == NULL)
+    return;
+
+  state.loop = g_main_loop_new (NULL, FALSE);
+  state.expected_context = g_main_context_default ();
+  state.expected_thread = g_thread_self ();
+  state.pending = 1;
+  mitogen_context_call_async (fixture->context, "mitogen_test_helpers", NULL, "sleep",
+                              g_variant_new ("(d)", 0.5), NULL, cancellable, call_done, &state);
+  g_cancellable_cancel (cancellable);
+  g_main_loop_run (state.loop);
+  g_assert_error (state.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&state.error);
+  g_main_loop_unref (state.loop);
+
+  /* The child still answers, and nothing stale is delivered. */
+  after = call (fixture, "add", g_variant_new ("(xx)", (gint64) 1, (gint64) 1), &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_variant_get_int64 (after), ==, 2);
+}
+
+static void
+test_call_timeout (Fixture       *fixture,
+                   gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) result = NULL;
+
+  g_test_summary ("A call with a deadline times out with TIMEOUT");
+  if (fixture->router == NULL)
+    return;
+
+  result = mitogen_context_call_sync (fixture->context, "mitogen_test_helpers", NULL, "sleep",
+                                      g_variant_new ("(d)", 2.0), NULL, G_USEC_PER_SEC / 5, NULL, &error);
+  g_assert_null (result);
+  g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_TIMEOUT);
+}
+
+static void
+on_disconnected (MitogenContext *context,
+                 gpointer        user_data)
+{
+  gboolean *flag = user_data;
+
+  g_assert_true (g_main_context_get_thread_default () == NULL ||
+                 g_main_context_get_thread_default () == g_main_context_default ());
+  *flag = TRUE;
+}
+
+typedef struct
+{
+  AsyncState *state;
+  GPid pid;
+  gint64 killed_at;
+} Killer;
+
+static gboolean
+kill_child (gpointer data)
+{
+  Killer *killer = data;
+
+  killer->killed_at = g_get_monotonic_time ();
+  kill (killer->pid, SIGKILL);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+test_child_killed_mid_call (Fixture       *fixture,
+                            gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) pid = NULL;
+  AsyncState state = { 0 };
+  Killer killer = { &state, 0, 0 };
+  gboolean disconnected = FALSE;
+  gint64 elapsed;
+  guint watchdog_id;
+
+  g_test_summary ("A child SIGKILLed mid-call fails the call with CHANNEL in under a second");
+  if (fixture->router == NULL)
+    return;
+
+  g_signal_connect (fixture->context, "disconnected", G_CALLBACK (on_disconnected), &disconnected);
+  pid = call (fixture, "pid", NULL, &error);
+  g_assert_no_error (error);
+  killer.pid = (GPid) g_variant_get_int64 (pid);
+
+  state.loop = g_main_loop_new (NULL, FALSE);
+  state.expected_context = g_main_context_default ();
+  state.expected_thread = g_thread_self ();
+  state.pending = 1;
+  watchdog_id = g_timeout_add_seconds (30, watchdog, NULL);
+  mitogen_context_call_async (fixture->context, "mitogen_test_helpers", NULL, "sleep",
+                              g_variant_new ("(d)", 30.0), NULL, NULL, call_done, &state);
+  g_timeout_add (200, kill_child, &killer);
+  g_main_loop_run (state.loop);
+  elapsed = g_get_monotonic_time () - killer.killed_at;
+  g_source_remove (watchdog_id);
+
+  g_assert_cmpint (killer.killed_at, >, 0);
+  g_assert_error (state.error, MITOGEN_ERROR, MITOGEN_ERROR_CHANNEL);
+  g_assert_cmpint (elapsed, <, G_USEC_PER_SEC);
+  g_clear_error (&state.error);
+
+  /* The signal follows in the same main context. */
+  while (!disconnected)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_false (mitogen_context_is_connected (fixture->context));
+
+  /* A new call on the dead context fails at once. */
+  g_clear_pointer (&pid, g_variant_unref);
+  pid = call (fixture, "pid", NULL, &error);
+  g_assert_null (pid);
+  g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_CHANNEL);
+  g_main_loop_unref (state.loop);
+}
+
+static void
+test_connect_errors (void)
+{
+  g_autoptr(MitogenRouter) router = mitogen_router_new (NULL);
+  g_autoptr(MitogenConnectionOptions) options = mitogen_connection_options_new ();
+  g_autoptr(MitogenContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_test_summary ("Connection failures say what happened: not found, exit status with stderr, timeout");
+
+  mitogen_connection_options_set_python_path (options, "/nonexistent/python3");
+  context = mitogen_router_local (router, options, NULL, &error);
+  g_assert_null (context);
+  g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_CONNECT);
+  g_assert_nonnull (strstr (error->message, "not found"));
+  g_clear_error (&error);
+
+  /* An "interpreter" that complains and exits 3. */
+  g_clear_object (&options);
+  options = mitogen_connection_options_new ();
+  mitogen_connection_options_set_python_path (options, g_test_get_filename (G_TEST_DIST, "data", "fake-python-exit3.sh", NULL));
+  context = mitogen_router_local (router, options, NULL, &error);
+  g_assert_null (context);
+  g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_CONNECT);
+  g_assert_nonnull (strstr (error->message, "status 3"));
+  g_assert_nonnull (strstr (error->message, "no python here"));
+  g_clear_error (&error);
+
+  g_clear_object (&options);
+  options = mitogen_connection_options_new ();
+  mitogen_connection_options_set_python_path (options, g_test_get_filename (G_TEST_DIST, "data", "fake-python-hang.sh", NULL));
+  mitogen_connection_options_set_connect_timeout (options, 0.5);
+  context = mitogen_router_local (router, options, NULL, &error);
+  g_assert_null (context);
+  g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_CONNECT_TIMEOUT);
+  g_clear_error (&error);
+
+  mitogen_router_shutdown (router);
+  g_assert_true (mitogen_broker_join (mitogen_router_get_broker (router), 10 * G_USEC_PER_SEC));
+}
+
+/* The master-killed test: this binary, started with --master-helper,
+ * becomes a master with one child, prints the child's pid and waits to be
+ * SIGKILLed. */
+static int
+run_master_helper (const char *mode_name)
+{
+  const Mode *mode = g_str_equal (mode_name, "upstream") ? &upstream_mode : &own_mode;
+  g_autoptr(MitogenRouter) router = mitogen_router_new (NULL);
+  g_autoptr(MitogenConnectionOptions) options = make_options (mode);
+  g_autoptr(MitogenContext) context = NULL;
+  g_autoptr(GVariant) pid = NULL;
+  g_autoptr(GError) error = NULL;
+
+  context = mitogen_router_local (router, options, NULL, &error);
+  if (context == NULL)
+    {
+      g_printerr ("helper: %s\n", error->message);
+      return 1;
+    }
+  pid = mitogen_context_call_sync (context, "os", NULL, "getpid", NULL, NULL, CALL_TIMEOUT, NULL, &error);
+  if (pid == NULL)
+    {
+      g_printerr ("helper: %s\n", error->message);
+      return 1;
+    }
+  /* Keep the child busy, so that it must notice the master's death while
+   * running user code. */
+  mitogen_context_call_no_reply (context, "time", NULL, "sleep", g_variant_new ("(d)", 60.0), NULL, NULL);
+  g_print ("%" G_GINT64_FORMAT "\n", g_variant_get_int64 (pid));
+  fflush (stdout);
+  g_usleep (60 * G_USEC_PER_SEC);
+  return 0;
+}
+
+static void
+test_master_killed (gconstpointer data)
+{
+  const Mode *mode = data;
+  const char *argv[] = { NULL, "--master-helper", mode->upstream ? "upstream" : "own", NULL };
+  g_autoptr(GError) error = NULL;
+  GPid helper;
+  int out_fd;
+  char buffer[64] = { 0 };
+  gssize n;
+  gint64 child_pid;
+  gint64 deadline;
+  int status;
+
+  g_test_summary ("A master SIGKILLed leaves no child alive after 2 s");
+  if (skip_if_unavailable (mode))
+    return;
+
+  argv[0] = g_test_get_filename (G_TEST_BUILT, "test-core", NULL);
+  g_assert_true (g_spawn_async_with_pipes (NULL, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
+                                           NULL, NULL, &helper, NULL, &out_fd, NULL, &error));
+  g_assert_no_error (error);
+  n = read (out_fd, buffer, sizeof buffer - 1);
+  close (out_fd);
+  g_assert_cmpint (n, >, 0);
+  child_pid = g_ascii_strtoll (buffer, NULL, 10);
+  g_assert_cmpint (child_pid, >, 0);
+  g_assert_cmpint (kill ((pid_t) child_pid, 0), ==, 0);
+
+  kill (helper, SIGKILL);
+  waitpid (helper, &status, 0);
+  g_spawn_close_pid (helper);
+
+  deadline = g_get_monotonic_time () + 2 * G_USEC_PER_SEC;
+  while (kill ((pid_t) child_pid, 0) == 0 && g_get_monotonic_time () < deadline)
+    g_usleep (20000);
+  /* The child was the helper's; once orphaned, init reaps it. */
+  g_assert_cmpint (kill ((pid_t) child_pid, 0), !=, 0);
+}
+
+int
+main (int argc, char **argv)
+{
+  const struct { const char *name; const Mode *mode; } modes[] = {
+    { "own", &own_mode },
+    { "upstream", &upstream_mode },
+  };
+
+  if (argc == 3 && g_str_equal (argv[1], "--master-helper"))
+    return run_master_helper (argv[2]);
+
+  g_test_init (&argc, &argv, NULL);
+
+  for (guint i = 0; i < G_N_ELEMENTS (modes); i++)
+    {
+#define ADD(path, func)                                                        \
+      G_STMT_START {                                                           \
+        g_autofree char *name = g_strdup_printf ("/core/%s/%s", modes[i].name, path); \
+        g_test_add (name, Fixture, modes[i].mode, fixture_setup, func, fixture_teardown); \
+      } G_STMT_END
+      ADD ("call/pid", test_call_pid);
+      ADD ("call/values", test_call_values);
+      ADD ("call/types-from-child", test_call_types_from_child);
+      ADD ("call/kwargs-and-classes", test_call_kwargs_and_classes);
+      ADD ("call/error", test_call_error);
+      ADD ("call/package", test_call_package);
+      ADD ("call/missing-module", test_call_missing_module);
+      ADD ("call/async", test_call_async);
+      ADD ("call/async-other-thread", test_call_async_other_thread);
+      ADD ("call/cancel", test_cancel_call);
+      ADD ("call/timeout", test_call_timeout);
+      ADD ("child-killed-mid-call", test_child_killed_mid_call);
+#undef ADD
+      {
+        g_autofree char *name = g_strdup_printf ("/core/%s/master-killed", modes[i].name);
+        g_test_add_data_func (name, modes[i].mode, test_master_killed);
+      }
+    }
+  g_test_add_func ("/core/connect-errors", test_connect_errors);
+
+  return g_test_run ();
+}
