@@ -568,6 +568,8 @@ mitogen_broker_join_finish (MitogenBroker  *self,
  * mitogen_broker_is_running:
  * @self: a broker
  *
+ * Tells whether the broker thread is still running.
+ *
  * Returns: %TRUE until the broker thread has exited
  *
  * Since: 1.0
@@ -589,6 +591,8 @@ mitogen_broker_is_running (MitogenBroker *self)
 /**
  * mitogen_broker_get_shutdown_timeout:
  * @self: a broker
+ *
+ * Gets the grace period of [method@Mitogen.Broker.shutdown].
  *
  * Returns: the shutdown grace period in seconds
  *

@@ -242,6 +242,8 @@ mitogen_connection_options_new (void)
  * mitogen_connection_options_get_python_path:
  * @self: options
  *
+ * Gets the Python interpreter a connection starts.
+ *
  * Returns: the Python interpreter to start
  *
  * Since: 1.0
@@ -276,6 +278,8 @@ mitogen_connection_options_set_python_path (MitogenConnectionOptions *self,
 /**
  * mitogen_connection_options_get_connect_timeout:
  * @self: options
+ *
+ * Gets how long a connection may take.
  *
  * Returns: the connect timeout in seconds
  *
@@ -315,6 +319,8 @@ mitogen_connection_options_set_connect_timeout (MitogenConnectionOptions *self,
  * mitogen_connection_options_get_name:
  * @self: options
  *
+ * Gets the name given to the new context.
+ *
  * Returns: (nullable): the context name, or %NULL for the default
  *
  * Since: 1.0
@@ -349,6 +355,8 @@ mitogen_connection_options_set_name (MitogenConnectionOptions *self,
 /**
  * mitogen_connection_options_get_debug:
  * @self: options
+ *
+ * Gets whether the child logs at debug level.
  *
  * Returns: whether the child logs at debug level
  *
@@ -387,6 +395,8 @@ mitogen_connection_options_set_debug (MitogenConnectionOptions *self,
 /**
  * mitogen_connection_options_get_upstream_core_path:
  * @self: options
+ *
+ * Gets the upstream Mitogen core booted instead of the own runtime.
  *
  * Returns: (nullable): the upstream `core.py` to boot, or %NULL for
  *   mitogen-glib's own child runtime

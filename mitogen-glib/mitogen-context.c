@@ -254,6 +254,8 @@ _mitogen_context_mark_disconnected (MitogenContext *self)
  * mitogen_context_get_context_id:
  * @self: a context
  *
+ * Gets the context's id in the router's tree.
+ *
  * Returns: the context's id
  *
  * Since: 1.0
@@ -269,6 +271,8 @@ mitogen_context_get_context_id (MitogenContext *self)
 /**
  * mitogen_context_get_name:
  * @self: a context
+ *
+ * Gets the context's name, used in logs.
  *
  * Returns: (nullable): the context's name
  *
@@ -294,6 +298,8 @@ mitogen_context_get_name (MitogenContext *self)
  * mitogen_context_get_router:
  * @self: a context
  *
+ * Gets the router that reaches the context.
+ *
  * Returns: (transfer none) (nullable): the router, or %NULL if it was
  *   finalized
  *
@@ -315,6 +321,8 @@ mitogen_context_get_router (MitogenContext *self)
 /**
  * mitogen_context_is_connected:
  * @self: a context
+ *
+ * Tells whether the context is still reachable.
  *
  * Returns: %FALSE once the context has disconnected
  *

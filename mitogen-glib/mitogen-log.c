@@ -212,6 +212,8 @@ mitogen_set_debug (gboolean enabled)
 /**
  * mitogen_get_debug:
  *
+ * Tells whether debugging is on.
+ *
  * Returns: whether [func@Mitogen.set_debug] is on
  *
  * Since: 1.0

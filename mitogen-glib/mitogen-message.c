@@ -410,6 +410,8 @@ mitogen_message_new_from_frame (const guint8  *frame,
  * mitogen_message_get_dst_id:
  * @self: a message
  *
+ * Gets the destination context id.
+ *
  * Returns: the destination context id
  *
  * Since: 1.0
@@ -428,6 +430,8 @@ DEFINE_FIELD_ACCESSORS (dst_id, PROP_DST_ID)
 /**
  * mitogen_message_get_src_id:
  * @self: a message
+ *
+ * Gets the source context id.
  *
  * Returns: the source context id
  *
@@ -448,6 +452,8 @@ DEFINE_FIELD_ACCESSORS (src_id, PROP_SRC_ID)
  * mitogen_message_get_auth_id:
  * @self: a message
  *
+ * Gets the id of the context whose authority the message carries.
+ *
  * Returns: the id of the context whose authority the message carries
  *
  * Since: 1.0
@@ -467,6 +473,8 @@ DEFINE_FIELD_ACCESSORS (auth_id, PROP_AUTH_ID)
  * mitogen_message_get_handle:
  * @self: a message
  *
+ * Gets the handle in the destination context.
+ *
  * Returns: the handle in the destination context
  *
  * Since: 1.0
@@ -485,6 +493,8 @@ DEFINE_FIELD_ACCESSORS (handle, PROP_HANDLE)
 /**
  * mitogen_message_get_reply_to:
  * @self: a message
+ *
+ * Gets the handle a reply goes to.
  *
  * Returns: the handle a reply goes to, 0 for none, or
  *   %MITOGEN_HANDLE_IS_DEAD for a dead message
@@ -506,6 +516,8 @@ DEFINE_FIELD_ACCESSORS (reply_to, PROP_REPLY_TO)
  * mitogen_message_get_data:
  * @self: a message
  *
+ * Gets the payload.
+ *
  * Returns: (transfer none): the payload
  *
  * Since: 1.0
@@ -521,6 +533,8 @@ mitogen_message_get_data (MitogenMessage *self)
 /**
  * mitogen_message_is_dead:
  * @self: a message
+ *
+ * Tells whether the message is a dead message.
  *
  * Returns: whether @self is a dead message (its channel ended)
  *

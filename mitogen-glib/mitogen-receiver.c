@@ -345,6 +345,8 @@ mitogen_receiver_new (MitogenRouter  *router,
  * mitogen_receiver_get_handle:
  * @self: a receiver
  *
+ * Gets the handle the receiver listens on.
+ *
  * Returns: the handle messages arrive on
  *
  * Since: 1.0
@@ -360,6 +362,8 @@ mitogen_receiver_get_handle (MitogenReceiver *self)
 /**
  * mitogen_receiver_get_router:
  * @self: a receiver
+ *
+ * Gets the router the receiver is registered with.
  *
  * Returns: (transfer none): the router the receiver is registered with
  *
@@ -582,6 +586,8 @@ mitogen_receiver_to_sender (MitogenReceiver *self)
 /**
  * mitogen_receiver_is_empty:
  * @self: a receiver
+ *
+ * Tells whether no message is queued.
  *
  * Returns: %TRUE if no message is queued
  *

@@ -399,6 +399,9 @@ on_stream_closed (MitogenStream *stream,
     {
       MitogenContext *context = g_ptr_array_index (gone, i);
       guint32 id = mitogen_context_get_context_id (context);
+      /* Mark it first: a caller woken by the dead reply below must
+       * already see the context as disconnected. */
+      gboolean newly_gone = _mitogen_context_mark_disconnected (context);
 
       /* Every receiver waiting on this context hears about it now: a
        * pending call fails at once instead of waiting for a timeout. */
@@ -420,7 +423,7 @@ on_stream_closed (MitogenStream *stream,
                                    "the respondent Context has disconnected");
 
       _mitogen_module_responder_forget_context (self->responder, id);
-      if (_mitogen_context_mark_disconnected (context))
+      if (newly_gone)
         emit_in_owner (self, SIGNAL_CONTEXT_DISCONNECTED, context);
     }
 
@@ -740,6 +743,8 @@ mitogen_router_new (MitogenBroker *broker)
  * mitogen_router_get_broker:
  * @self: a router
  *
+ * Gets the broker whose thread does the router's I/O.
+ *
  * Returns: (transfer none): the router's broker
  *
  * Since: 1.0
@@ -756,6 +761,8 @@ mitogen_router_get_broker (MitogenRouter *self)
  * mitogen_router_get_context_id:
  * @self: a router
  *
+ * Gets the id of this process's context.
+ *
  * Returns: the id of this process's context (0 for a master)
  *
  * Since: 1.0
@@ -771,6 +778,8 @@ mitogen_router_get_context_id (MitogenRouter *self)
 /**
  * mitogen_router_get_max_message_size:
  * @self: a router
+ *
+ * Gets the largest payload the router sends or accepts.
  *
  * Returns: the largest payload, in bytes, the router sends or accepts
  *
@@ -849,6 +858,8 @@ mitogen_router_context_by_id (MitogenRouter *self,
 /**
  * mitogen_router_list_contexts:
  * @self: a router
+ *
+ * Lists the contexts the router knows.
  *
  * Returns: (transfer full) (element-type MitogenContext): every context
  *   the router knows
@@ -1076,6 +1087,8 @@ mitogen_router_del_handler (MitogenRouter *self,
 /**
  * mitogen_router_allocate_handle:
  * @self: a router
+ *
+ * Allocates a handle for a new receiver.
  *
  * Returns: a handle number never used before in this process
  *

@@ -85,6 +85,8 @@ mitogen_sender_new (MitogenContext *context,
  * mitogen_sender_get_context:
  * @self: a sender
  *
+ * Gets the context messages go to.
+ *
  * Returns: (transfer none): the context messages go to
  *
  * Since: 1.0
@@ -100,6 +102,8 @@ mitogen_sender_get_context (MitogenSender *self)
 /**
  * mitogen_sender_get_handle:
  * @self: a sender
+ *
+ * Gets the handle messages go to.
  *
  * Returns: the handle messages go to
  *

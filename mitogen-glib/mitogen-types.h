@@ -14,13 +14,11 @@
 G_BEGIN_DECLS
 
 typedef struct _MitogenBroker            MitogenBroker;
-typedef struct _MitogenChannel           MitogenChannel;
 typedef struct _MitogenConnectionOptions MitogenConnectionOptions;
 typedef struct _MitogenContext           MitogenContext;
 typedef struct _MitogenMessage           MitogenMessage;
 typedef struct _MitogenReceiver          MitogenReceiver;
 typedef struct _MitogenRouter            MitogenRouter;
-typedef struct _MitogenSelect            MitogenSelect;
 typedef struct _MitogenSender            MitogenSender;
 
 G_END_DECLS
