@@ -64,6 +64,7 @@ typedef struct
   GString *diagnostics;         /* tail of stdout/stderr before boot */
   gboolean preamble_written;
   gboolean stdout_eof;
+  gboolean holding_broker;      /* the broker waits for this child to exit */
 } Connection;
 
 static Connection *
@@ -92,6 +93,9 @@ connection_unref (gpointer data)
     return;
 
   g_assert (self->task == NULL);
+  g_assert (!self->holding_broker);
+  if (self->pid > 0)
+    _mitogen_broker_remove_hooks (self->broker, self);
   destroy_source (&self->stderr_source);
   destroy_source (&self->timeout_source);
   destroy_source (&self->child_watch);
@@ -233,6 +237,11 @@ on_child_exited (GPid     pid,
   self->wait_status = wait_status;
   g_clear_pointer (&self->child_watch, g_source_unref);
   destroy_source (&self->reap_timer);
+  if (self->holding_broker)
+    {
+      self->holding_broker = FALSE;
+      _mitogen_broker_release (self->broker);
+    }
 
   /* Before the runtime started, wait for the stream's EOF too: the
    * child's last output explains the failure. */
@@ -401,6 +410,33 @@ on_cancelled (GCancellable *cancellable,
   _mitogen_broker_post (self->broker, cancel_on_broker, connection_ref (self));
 }
 
+/* The broker is exiting and this child has not: its grace period is over.
+ * Kill and reap it now, so that no zombie or orphan outlives the broker. */
+static void
+on_broker_exit (MitogenBroker *broker,
+                gpointer       user_data)
+{
+  Connection *self = connection_ref (user_data);
+  int status;
+
+  if (self->exited || self->pid <= 0)
+    {
+      connection_unref (self);
+      return;
+    }
+  /* Reap it ourselves: GLib's child watch must not race us for it. */
+  destroy_source (&self->child_watch);
+  kill (self->pid, SIGKILL);
+  if (waitpid (self->pid, &status, 0) == self->pid)
+    {
+      self->exited = TRUE;
+      self->wait_status = status;
+    }
+  if (self->holding_broker)
+    self->holding_broker = FALSE;  /* the broker no longer counts */
+  connection_unref (self);
+}
+
 static void
 child_setup (gpointer user_data)
 {
@@ -481,6 +517,11 @@ start_on_broker (gpointer user_data)
     }
   close (sv[1]);
   close (err_pipe[1]);
+
+  /* Shutdown waits for the child to exit, up to the grace period. */
+  _mitogen_broker_hold (self->broker);
+  self->holding_broker = TRUE;
+  _mitogen_broker_add_hooks (self->broker, NULL, on_broker_exit, self);
 
   explicit_name = mitogen_connection_options_get_name (self->options);
   self->name = explicit_name ? g_strdup (explicit_name)

@@ -576,6 +576,237 @@ test_connect_errors (void)
   g_assert_true (mitogen_broker_join (mitogen_router_get_broker (router), 10 * G_USEC_PER_SEC));
 }
 
+typedef struct
+{
+  GMutex lock;
+  GPtrArray *lines;  /* "logger|message" of Mitogen-domain child records */
+} LogCapture;
+
+static LogCapture log_capture;
+
+static GLogWriterOutput
+capture_writer (GLogLevelFlags   log_level,
+                const GLogField *fields,
+                gsize            n_fields,
+                gpointer         user_data)
+{
+  const char *logger = NULL;
+  const char *message = NULL;
+
+  for (gsize i = 0; i < n_fields; i++)
+    {
+      if (g_str_equal (fields[i].key, "MITOGEN_LOGGER"))
+        logger = fields[i].value;
+      else if (g_str_equal (fields[i].key, "MESSAGE"))
+        message = fields[i].value;
+    }
+  if (logger != NULL && message != NULL)
+    {
+      g_mutex_lock (&log_capture.lock);
+      g_ptr_array_add (log_capture.lines, g_strdup_printf ("%s|%s", logger, message));
+      g_mutex_unlock (&log_capture.lock);
+      return G_LOG_WRITER_HANDLED;
+    }
+  return g_log_writer_default (log_level, fields, n_fields, user_data);
+}
+
+static gboolean
+wait_for_log (const char *logger,
+              const char *text)
+{
+  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  g_autofree char *prefix = g_strdup_printf ("%s|", logger);
+
+  while (g_get_monotonic_time () < deadline)
+    {
+      gboolean found = FALSE;
+
+      g_mutex_lock (&log_capture.lock);
+      for (guint i = 0; i < log_capture.lines->len && !found; i++)
+        {
+          const char *line = g_ptr_array_index (log_capture.lines, i);
+
+          found = g_str_has_prefix (line, prefix) && strstr (line, text) != NULL;
+        }
+      g_mutex_unlock (&log_capture.lock);
+      if (found)
+        return TRUE;
+      g_usleep (10000);
+    }
+  return FALSE;
+}
+
+static void
+test_logs_forwarded (Fixture       *fixture,
+                     gconstpointer  data)
+{
+  const Mode *mode = data;
+  g_autoptr(MitogenConnectionOptions) options = NULL;
+  g_autoptr(MitogenContext) debug_context = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) result = NULL;
+  g_autofree char *marker = NULL;
+
+  g_test_summary ("Child log records and, at INFO, its stdout arrive as GLib log records naming the logger");
+  if (fixture->router == NULL)
+    return;
+
+  marker = g_strdup_printf ("marker-%d", g_test_rand_int_range (0, 1000000));
+  result = call (fixture, "log_and_print", g_variant_new ("(s)", marker), &error);
+  g_assert_no_error (error);
+  g_assert_true (wait_for_log ("mitogen_test_helpers", marker));
+
+  /* At debug level, stdout lines are forwarded too. */
+  options = make_options (mode);
+  mitogen_connection_options_set_debug (options, TRUE);
+  debug_context = mitogen_router_local (fixture->router, options, NULL, &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&result, g_variant_unref);
+  result = mitogen_context_call_sync (debug_context, "mitogen_test_helpers", NULL, "print_lines",
+                                      g_variant_new ("(x)", (gint64) 3), NULL, CALL_TIMEOUT, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (wait_for_log ("stdout", "line 2"));
+}
+
+static void
+shutdown_done (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  gboolean *done = user_data;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (mitogen_context_shutdown_finish (MITOGEN_CONTEXT (source), result, &error));
+  g_assert_no_error (error);
+  *done = TRUE;
+}
+
+static void
+test_context_shutdown (Fixture       *fixture,
+                       gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) pid = NULL;
+  gboolean done = FALSE;
+  gint64 deadline;
+  guint watchdog_id;
+
+  g_test_summary ("Context shutdown makes the child exit and completes when it disconnected");
+  if (fixture->router == NULL)
+    return;
+
+  pid = call (fixture, "pid", NULL, &error);
+  g_assert_no_error (error);
+  watchdog_id = g_timeout_add_seconds (20, watchdog, NULL);
+  mitogen_context_shutdown_async (fixture->context, NULL, shutdown_done, &done);
+  while (!done)
+    g_main_context_iteration (NULL, TRUE);
+  g_source_remove (watchdog_id);
+  g_assert_false (mitogen_context_is_connected (fixture->context));
+
+  deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+  while (kill ((pid_t) g_variant_get_int64 (pid), 0) == 0 && g_get_monotonic_time () < deadline)
+    g_usleep (10000);
+  g_assert_cmpint (kill ((pid_t) g_variant_get_int64 (pid), 0), !=, 0);
+}
+
+static void
+test_broker_shutdown_with_children (gconstpointer data)
+{
+  const Mode *mode = data;
+  g_autoptr(MitogenRouter) router = NULL;
+  g_autoptr(MitogenConnectionOptions) options = NULL;
+  g_autoptr(GError) error = NULL;
+  GPid pids[3];
+  gint64 start;
+
+  g_test_summary ("Broker shutdown tells every child to exit and the thread ends well within the grace period");
+  if (skip_if_unavailable (mode))
+    return;
+
+  router = mitogen_router_new (NULL);
+  options = make_options (mode);
+  for (guint i = 0; i < G_N_ELEMENTS (pids); i++)
+    {
+      g_autoptr(MitogenContext) context = mitogen_router_local (router, options, NULL, &error);
+      g_autoptr(GVariant) pid = NULL;
+
+      g_assert_no_error (error);
+      pid = mitogen_context_call_sync (context, "os", NULL, "getpid", NULL, NULL, CALL_TIMEOUT, NULL, &error);
+      g_assert_no_error (error);
+      pids[i] = (GPid) g_variant_get_int64 (pid);
+    }
+
+  start = g_get_monotonic_time ();
+  mitogen_router_shutdown (router);
+  g_assert_true (mitogen_broker_join (mitogen_router_get_broker (router), 10 * G_USEC_PER_SEC));
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 4 * G_USEC_PER_SEC);
+  for (guint i = 0; i < G_N_ELEMENTS (pids); i++)
+    {
+      gint64 deadline = g_get_monotonic_time () + 3 * G_USEC_PER_SEC;
+
+      while (kill (pids[i], 0) == 0 && g_get_monotonic_time () < deadline)
+        g_usleep (10000);
+      g_assert_cmpint (kill (pids[i], 0), !=, 0);
+    }
+}
+
+static void
+test_channel_both_ways (Fixture       *fixture,
+                        gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MitogenReceiver) from_child = NULL;
+  g_autoptr(MitogenSender) back = NULL;
+  g_autoptr(MitogenMessage) sender_message = NULL;
+  g_autoptr(GVariant) sender_path = NULL;
+  g_autoptr(MitogenContext) child_context = NULL;
+  g_autoptr(MitogenSender) to_child = NULL;
+  g_autoptr(GVariant) gathered = NULL;
+  g_autofree char *text = NULL;
+  AsyncState state = { 0 };
+  guint ctx_id, handle;
+
+  g_test_summary ("Messages flow master to child through a child's receiver, and child to master through a sender");
+  if (fixture->router == NULL)
+    return;
+
+  /* The child makes a receiver and sends us its sender. */
+  from_child = mitogen_receiver_new (fixture->router, 0, TRUE, fixture->context);
+  back = mitogen_receiver_to_sender (from_child);
+  state.loop = g_main_loop_new (NULL, FALSE);
+  state.expected_context = g_main_context_default ();
+  state.expected_thread = g_thread_self ();
+  state.pending = 1;
+  mitogen_context_call_async (fixture->context, "mitogen_test_helpers", NULL, "gather_from_master",
+                              g_variant_new ("(@ox)", mitogen_sender_to_variant (back), (gint64) 3),
+                              NULL, NULL, call_done, &state);
+
+  sender_message = mitogen_receiver_get (from_child, CALL_TIMEOUT, NULL, &error);
+  g_assert_no_error (error);
+  sender_path = mitogen_message_unpickle (sender_message, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_variant_is_of_type (sender_path, G_VARIANT_TYPE_OBJECT_PATH));
+  g_assert_cmpint (sscanf (g_variant_get_string (sender_path, NULL), "/mitogen/sender/%u/%u", &ctx_id, &handle), ==, 2);
+  g_assert_cmpuint (ctx_id, ==, mitogen_context_get_context_id (fixture->context));
+
+  child_context = mitogen_router_context_by_id (fixture->router, ctx_id);
+  to_child = mitogen_sender_new (child_context, handle);
+  for (gint64 i = 10; i < 13; i++)
+    {
+      g_assert_true (mitogen_sender_put (to_child, g_variant_new_int64 (i), &error));
+      g_assert_no_error (error);
+    }
+
+  g_main_loop_run (state.loop);
+  g_assert_no_error (state.error);
+  text = g_variant_print (state.result, FALSE);
+  g_assert_cmpstr (text, ==, "[<int64 10>, <int64 11>, <int64 12>]");
+  g_clear_pointer (&state.result, g_variant_unref);
+  g_main_loop_unref (state.loop);
+  mitogen_receiver_close (from_child);
+}
+
 /* The master-killed test: this binary, started with --master-helper,
  * becomes a master with one child, prints the child's pid and waits to be
  * SIGKILLed. */
@@ -662,6 +893,9 @@ main (int argc, char **argv)
     return run_master_helper (argv[2]);
 
   g_test_init (&argc, &argv, NULL);
+  g_mutex_init (&log_capture.lock);
+  log_capture.lines = g_ptr_array_new_with_free_func (g_free);
+  g_log_set_writer_func (capture_writer, NULL, NULL);
 
   for (guint i = 0; i < G_N_ELEMENTS (modes); i++)
     {
@@ -682,10 +916,17 @@ main (int argc, char **argv)
       ADD ("call/cancel", test_cancel_call);
       ADD ("call/timeout", test_call_timeout);
       ADD ("child-killed-mid-call", test_child_killed_mid_call);
+      ADD ("logs-forwarded", test_logs_forwarded);
+      ADD ("context-shutdown", test_context_shutdown);
+      ADD ("channel-both-ways", test_channel_both_ways);
 #undef ADD
       {
         g_autofree char *name = g_strdup_printf ("/core/%s/master-killed", modes[i].name);
         g_test_add_data_func (name, modes[i].mode, test_master_killed);
+      }
+      {
+        g_autofree char *name = g_strdup_printf ("/core/%s/broker-shutdown", modes[i].name);
+        g_test_add_data_func (name, modes[i].mode, test_broker_shutdown_with_children);
       }
     }
   g_test_add_func ("/core/connect-errors", test_connect_errors);

@@ -91,3 +91,23 @@ class Calculator(object):
     @staticmethod
     def triple(x):
         return 3 * x
+
+
+@mitogen.core.takes_router
+def gather_from_master(reply_to, count, router):
+    """Makes a receiver here, hands its sender to the master through
+    reply_to, and returns the count values the master then sends."""
+    receiver = mitogen.core.Receiver(router)
+    reply_to.send(receiver.to_sender())
+    values = []
+    for _ in range(count):
+        values.append(receiver.get().unpickle())
+    receiver.close()
+    return values
+
+
+def print_lines(count):
+    for i in range(count):
+        print("line %d" % (i,))
+    sys.stdout.flush()
+    return count
