@@ -443,19 +443,24 @@ start_call (MitogenContext   *self,
             GError          **error)
 {
   g_autoptr(MitogenRouter) router = NULL;
-  g_autoptr(GVariant) args_ref = args ? g_variant_ref_sink (args) : NULL;
-  g_autoptr(GVariant) kwargs_ref = kwargs ? g_variant_ref_sink (kwargs) : NULL;
   g_autoptr(GBytes) payload = NULL;
   g_autoptr(MitogenMessage) message = NULL;
   MitogenReceiver *receiver = NULL;
   guint32 own_id;
 
-  if (!check_call_args (args, kwargs, error))
-    return FALSE;
-  router = dup_router (self, error);
-  if (router == NULL)
-    return FALSE;
-  payload = pickle_call (module, class_name, function, args, kwargs, error);
+  /* Floating references are sunk (and dropped) whatever happens. */
+  if (args != NULL)
+    g_variant_ref_sink (args);
+  if (kwargs != NULL)
+    g_variant_ref_sink (kwargs);
+  if (check_call_args (args, kwargs, error))
+    {
+      router = dup_router (self, error);
+      if (router != NULL)
+        payload = pickle_call (module, class_name, function, args, kwargs, error);
+    }
+  g_clear_pointer (&args, g_variant_unref);
+  g_clear_pointer (&kwargs, g_variant_unref);
   if (payload == NULL)
     return FALSE;
 
@@ -642,6 +647,51 @@ mitogen_context_call_sync (MitogenContext  *self,
     }
 
   return mitogen_message_unpickle (reply, error);
+}
+
+/**
+ * mitogen_context_call_receiver:
+ * @self: a context
+ * @module: the module of the function
+ * @class_name: (nullable): the class, or %NULL
+ * @function: the function's name
+ * @args: (nullable): the positional arguments, a tuple; a floating
+ *   reference is sunk
+ * @kwargs: (nullable): the keyword arguments, `a{sv}`; a floating
+ *   reference is sunk
+ * @error: return location for a #GError
+ *
+ * Starts a call as [method@Mitogen.Context.call_async] does, and returns
+ * the receiver its reply will arrive on, so that many calls can be
+ * gathered with a [class@Mitogen.Select]. The reply's
+ * [method@Mitogen.Message.unpickle] gives the return value, or the
+ * %MITOGEN_ERROR_CALL error of a remote exception; the receiver's channel
+ * ends with %MITOGEN_ERROR_CHANNEL if the context disconnects first.
+ *
+ * Returns: (transfer full): the reply receiver, or %NULL if the request
+ *   could not be built
+ *
+ * Since: 1.0
+ */
+MitogenReceiver *
+mitogen_context_call_receiver (MitogenContext  *self,
+                               const char      *module,
+                               const char      *class_name,
+                               const char      *function,
+                               GVariant        *args,
+                               GVariant        *kwargs,
+                               GError         **error)
+{
+  MitogenReceiver *receiver = NULL;
+
+  g_return_val_if_fail (MITOGEN_IS_CONTEXT (self), NULL);
+  g_return_val_if_fail (module != NULL, NULL);
+  g_return_val_if_fail (function != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (!start_call (self, module, class_name, function, args, kwargs, &receiver, error))
+    return NULL;
+  return receiver;
 }
 
 /**

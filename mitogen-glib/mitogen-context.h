@@ -55,6 +55,14 @@ GVariant        *mitogen_context_call_sync      (MitogenContext      *self,
                                                  GCancellable        *cancellable,
                                                  GError             **error) G_GNUC_WARN_UNUSED_RESULT;
 MITOGEN_AVAILABLE_IN_1_0
+MitogenReceiver *mitogen_context_call_receiver  (MitogenContext      *self,
+                                                 const char          *module,
+                                                 const char          *class_name,
+                                                 const char          *function,
+                                                 GVariant            *args,
+                                                 GVariant            *kwargs,
+                                                 GError             **error) G_GNUC_WARN_UNUSED_RESULT;
+MITOGEN_AVAILABLE_IN_1_0
 gboolean         mitogen_context_call_no_reply  (MitogenContext      *self,
                                                  const char          *module,
                                                  const char          *class_name,
