@@ -16,6 +16,9 @@
 
 G_BEGIN_DECLS
 
+/* See the class documentation in mitogen-frame-decoder.c. A decoder is
+ * not thread-safe: the reader of one stream owns it. */
+
 #define MITOGEN_TYPE_FRAME_DECODER (mitogen_frame_decoder_get_type ())
 
 MITOGEN_AVAILABLE_IN_1_0
