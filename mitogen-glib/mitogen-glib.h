@@ -26,6 +26,8 @@
 #include "mitogen-receiver.h"
 #include "mitogen-router.h"
 #include "mitogen-sender.h"
+#include "mitogen-select.h"
+#include "mitogen-channel.h"
 
 #undef MITOGEN_INSIDE
 
