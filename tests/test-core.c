@@ -807,6 +807,93 @@ test_channel_both_ways (Fixture       *fixture,
   mitogen_receiver_close (from_child);
 }
 
+typedef struct
+{
+  GPtrArray *contexts;
+  guint pending;
+  GError *error;
+} FanoutStart;
+
+static void
+fanout_connected (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  FanoutStart *start = user_data;
+  GError *error = NULL;
+  MitogenContext *context = mitogen_router_local_finish (MITOGEN_ROUTER (source), result, &error);
+
+  /* Completions arrive in the thread that started them. */
+  g_assert_true (g_main_context_get_thread_default () == NULL);
+  if (context != NULL)
+    g_ptr_array_add (start->contexts, context);
+  else if (start->error == NULL)
+    start->error = error;
+  else
+    g_error_free (error);
+  start->pending--;
+}
+
+static void
+test_fanout_select (gconstpointer data)
+{
+  const Mode *mode = data;
+  const guint n_children = 20;
+  g_autoptr(MitogenRouter) router = NULL;
+  g_autoptr(MitogenConnectionOptions) options = NULL;
+  g_autoptr(MitogenSelect) select = NULL;
+  g_autoptr(GHashTable) pids = g_hash_table_new (NULL, NULL);
+  g_autoptr(GError) error = NULL;
+  FanoutStart start = { g_ptr_array_new_with_free_func (g_object_unref), n_children, NULL };
+  guint watchdog_id;
+
+  g_test_summary ("20 children started in parallel each answer once through a oneshot Select");
+  if (skip_if_unavailable (mode))
+    return;
+
+  router = mitogen_router_new (NULL);
+  options = make_options (mode);
+  watchdog_id = g_timeout_add_seconds (60, watchdog, NULL);
+  for (guint i = 0; i < n_children; i++)
+    mitogen_router_local_async (router, options, NULL, fanout_connected, &start);
+  while (start.pending > 0)
+    g_main_context_iteration (NULL, TRUE);
+  g_source_remove (watchdog_id);
+  g_assert_no_error (start.error);
+  g_assert_cmpuint (start.contexts->len, ==, n_children);
+
+  select = mitogen_select_new (TRUE);
+  for (guint i = 0; i < n_children; i++)
+    {
+      g_autoptr(MitogenReceiver) receiver =
+        mitogen_context_call_receiver (g_ptr_array_index (start.contexts, i), "os", NULL, "getpid",
+                                       NULL, NULL, &error);
+
+      g_assert_no_error (error);
+      g_assert_true (mitogen_select_add_receiver (select, receiver, &error));
+      g_assert_no_error (error);
+    }
+
+  for (guint i = 0; i < n_children; i++)
+    {
+      g_autoptr(MitogenReceiver) from = NULL;
+      g_autoptr(MitogenMessage) message = mitogen_select_get (select, CALL_TIMEOUT, NULL, &from, &error);
+      g_autoptr(GVariant) pid = NULL;
+
+      g_assert_no_error (error);
+      g_assert_nonnull (from);
+      pid = mitogen_message_unpickle (message, &error);
+      g_assert_no_error (error);
+      g_assert_true (g_hash_table_add (pids, GINT_TO_POINTER ((gint) g_variant_get_int64 (pid))));
+    }
+  g_assert_cmpuint (g_hash_table_size (pids), ==, n_children);
+  g_assert_cmpuint (mitogen_select_get_size (select), ==, 0);
+
+  g_ptr_array_unref (start.contexts);
+  mitogen_router_shutdown (router);
+  g_assert_true (mitogen_broker_join (mitogen_router_get_broker (router), 20 * G_USEC_PER_SEC));
+}
+
 /* The master-killed test: this binary, started with --master-helper,
  * becomes a master with one child, prints the child's pid and waits to be
  * SIGKILLed. */
@@ -923,6 +1010,10 @@ main (int argc, char **argv)
       {
         g_autofree char *name = g_strdup_printf ("/core/%s/master-killed", modes[i].name);
         g_test_add_data_func (name, modes[i].mode, test_master_killed);
+      }
+      {
+        g_autofree char *name = g_strdup_printf ("/core/%s/fanout-select", modes[i].name);
+        g_test_add_data_func (name, modes[i].mode, test_fanout_select);
       }
       {
         g_autofree char *name = g_strdup_printf ("/core/%s/broker-shutdown", modes[i].name);

@@ -180,6 +180,34 @@ class CoreMixin(object):
         self.assertEqual(count, 5)
         self.assertEqual(list(receiver), [0, 1, 2, 3, 4])
 
+    def test_fanout_with_select(self):
+        """20 children started in parallel answer once each through a
+        oneshot Select, in whatever order they finish."""
+        loop = GLib.MainLoop()
+        contexts = []
+
+        def connected(router, result):
+            contexts.append(router.local_finish(result))
+            if len(contexts) == 20:
+                loop.quit()
+
+        for _ in range(20):
+            self.router.local_async(child_options(self.upstream), None, connected)
+        GLib.timeout_add_seconds(60, loop.quit)
+        loop.run()
+        self.assertEqual(len(contexts), 20)
+
+        select = Mitogen.Select.new(True)
+        for context in contexts:
+            select.add_receiver(context.call_receiver("os", None, "getpid", None, None))
+        pids = set()
+        for _ in range(20):
+            message, receiver = select.get(20 * 1000000, None)
+            self.assertIsNotNone(receiver)
+            pids.add(message.unpickle_value())
+        self.assertEqual(len(pids), 20)
+        self.assertEqual(select.get_size(), 0)
+
     def test_logs_are_forwarded(self):
         self.assertTrue(self.context.call("mitogen_test_helpers.log_and_print", "hello"))
 
