@@ -218,7 +218,7 @@ test_call_kwargs_and_classes (Fixture       *fixture,
   g_autoptr(GVariant) tripled = NULL;
   GVariantDict kwargs;
 
-  g_test_summary ("Keyword arguments, classmethods and staticmethods reach the child");
+  g_test_summary ("Keyword arguments, classmethods, staticmethods and takes_econtext functions work in the child");
   if (fixture->router == NULL)
     return;
 
@@ -241,6 +241,14 @@ test_call_kwargs_and_classes (Fixture       *fixture,
                                        g_variant_new ("(x)", (gint64) 5), NULL, CALL_TIMEOUT, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpint (g_variant_get_int64 (tripled), ==, 15);
+
+  /* takes_econtext: the child passes its own context objects in. */
+  {
+    g_autoptr(GVariant) id = call (fixture, "context_id", NULL, &error);
+
+    g_assert_no_error (error);
+    g_assert_cmpint (g_variant_get_int64 (id), ==, mitogen_context_get_context_id (fixture->context));
+  }
 }
 
 static void
