@@ -5,6 +5,8 @@
 
 #include "config.h"
 
+#include <string.h>
+
 #include "mitogen-broker-private.h"
 #include "mitogen-context-private.h"
 #include "mitogen-enum-types.h"
@@ -12,6 +14,7 @@
 #include "mitogen-log-private.h"
 #include "mitogen-message-private.h"
 #include "mitogen-module-responder-private.h"
+#include "mitogen-pickle-private.h"
 #include "mitogen-router-private.h"
 
 /**
@@ -60,6 +63,7 @@ struct _MitogenRouter
   GHashTable *streams;          /* (lock) (owned) MitogenStream -> peer id */
   GHashTable *handlers;         /* (lock) handle -> (owned) Handler */
   GHashTable *contexts;         /* (lock) id -> (owned) MitogenContext */
+  GHashTable *egress;           /* (lock) stream -> set of ids it sent to */
   guint32 next_context_id;      /* (lock) */
   guint64 max_message_size;     /* (lock) */
   gboolean exited;              /* (lock) the broker has exited */
@@ -275,6 +279,18 @@ route_internal (MitogenRouter   *self,
       out = g_hash_table_lookup (self->routes, GUINT_TO_POINTER (message->dst_id));
       if (out != NULL)
         _mitogen_stream_ref (out);
+      /* Remember who talks to whom beyond us: they hear of its death. */
+      if (in_stream != NULL)
+        {
+          GHashTable *ids = g_hash_table_lookup (self->egress, in_stream);
+
+          if (ids == NULL)
+            {
+              ids = g_hash_table_new (NULL, NULL);
+              g_hash_table_insert (self->egress, in_stream, ids);
+            }
+          g_hash_table_add (ids, GUINT_TO_POINTER (message->dst_id));
+        }
     }
   g_mutex_unlock (&self->lock);
 
@@ -365,43 +381,58 @@ on_stream_message (MitogenStream  *stream,
 }
 
 static void
-on_stream_closed (MitogenStream *stream,
-                  const GError  *error,
-                  gpointer       user_data)
+send_del_route (MitogenRouter *self,
+                MitogenStream *stream,
+                guint32        peer_id,
+                guint32        gone_id)
 {
-  MitogenRouter *self = user_data;
-  g_autoptr(GPtrArray) gone = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autofree char *text = g_strdup_printf ("%u", gone_id);
+  g_autoptr(GBytes) payload = g_bytes_new (text, strlen (text));
+  g_autoptr(MitogenMessage) message =
+    _mitogen_message_new_full (peer_id, self->context_id, self->context_id,
+                               MITOGEN_HANDLE_DEL_ROUTE, 0, payload);
+
+  _mitogen_stream_send (stream, message);
+}
+
+/* The contexts in @ids are gone (their stream closed, or a DEL_ROUTE
+ * said so): fail what waits on them, tell the streams that talked to
+ * them, and emit the signals. Routes must already be removed. */
+static void
+contexts_gone (MitogenRouter *self,
+               GArray        *ids)
+{
   g_autoptr(GPtrArray) dead_handlers = g_ptr_array_new ();
   GHashTableIter iter;
   gpointer key, value;
-  gboolean was_registered;
 
-  if (error != NULL)
-    g_message ("Router: stream %s closed: %s", _mitogen_stream_get_name (stream), error->message);
-  else
-    g_debug ("Router: stream %s disconnected", _mitogen_stream_get_name (stream));
-
-  g_mutex_lock (&self->lock);
-  g_hash_table_iter_init (&iter, self->routes);
-  while (g_hash_table_iter_next (&iter, &key, &value))
+  for (guint i = 0; i < ids->len; i++)
     {
-      if (value != stream)
-        continue;
-      MitogenContext *context = g_hash_table_lookup (self->contexts, key);
+      guint32 id = g_array_index (ids, guint32, i);
+      g_autoptr(MitogenContext) context = NULL;
+      g_autoptr(GPtrArray) listeners = g_ptr_array_new_with_free_func ((GDestroyNotify) _mitogen_stream_unref);
+      g_autoptr(GArray) listener_peers = g_array_new (FALSE, FALSE, sizeof (guint32));
+      gboolean newly_gone = FALSE;
+
+      g_mutex_lock (&self->lock);
+      context = g_hash_table_lookup (self->contexts, GUINT_TO_POINTER (id));
       if (context != NULL)
-        g_ptr_array_add (gone, g_object_ref (context));
-      g_hash_table_iter_remove (&iter);
-    }
-  was_registered = g_hash_table_remove (self->streams, stream);
-  g_mutex_unlock (&self->lock);
+        g_object_ref (context);
+      g_hash_table_iter_init (&iter, self->egress);
+      while (g_hash_table_iter_next (&iter, &key, &value))
+        if (g_hash_table_remove (value, GUINT_TO_POINTER (id)) && g_hash_table_contains (self->streams, key))
+          {
+            guint32 peer = GPOINTER_TO_UINT (g_hash_table_lookup (self->streams, key));
 
-  for (guint i = 0; i < gone->len; i++)
-    {
-      MitogenContext *context = g_ptr_array_index (gone, i);
-      guint32 id = mitogen_context_get_context_id (context);
+            g_ptr_array_add (listeners, _mitogen_stream_ref (key));
+            g_array_append_val (listener_peers, peer);
+          }
+      g_mutex_unlock (&self->lock);
+
       /* Mark it first: a caller woken by the dead reply below must
        * already see the context as disconnected. */
-      gboolean newly_gone = _mitogen_context_mark_disconnected (context);
+      if (context != NULL)
+        newly_gone = _mitogen_context_mark_disconnected (context);
 
       /* Every receiver waiting on this context hears about it now: a
        * pending call fails at once instead of waiting for a timeout. */
@@ -421,14 +452,212 @@ on_stream_closed (MitogenStream *stream,
         _mitogen_router_send_dead (self, self->context_id,
                                    GPOINTER_TO_UINT (g_ptr_array_index (dead_handlers, j)),
                                    "the respondent Context has disconnected");
+      for (guint j = 0; j < listeners->len; j++)
+        send_del_route (self, g_ptr_array_index (listeners, j),
+                        g_array_index (listener_peers, guint32, j), id);
 
       _mitogen_module_responder_forget_context (self->responder, id);
       if (newly_gone)
         emit_in_owner (self, SIGNAL_CONTEXT_DISCONNECTED, context);
     }
+}
+
+static void
+on_stream_closed (MitogenStream *stream,
+                  const GError  *error,
+                  gpointer       user_data)
+{
+  MitogenRouter *self = user_data;
+  g_autoptr(GArray) gone = g_array_new (FALSE, FALSE, sizeof (guint32));
+  GHashTableIter iter;
+  gpointer key, value;
+  gboolean was_registered;
+
+  if (error != NULL)
+    g_message ("Router: stream %s closed: %s", _mitogen_stream_get_name (stream), error->message);
+  else
+    g_debug ("Router: stream %s disconnected", _mitogen_stream_get_name (stream));
+
+  /* The context on the stream and everything routed behind it. */
+  g_mutex_lock (&self->lock);
+  g_hash_table_iter_init (&iter, self->routes);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      guint32 id = GPOINTER_TO_UINT (key);
+
+      if (value != stream)
+        continue;
+      g_array_append_val (gone, id);
+      g_hash_table_iter_remove (&iter);
+    }
+  was_registered = g_hash_table_remove (self->streams, stream);
+  g_hash_table_remove (self->egress, stream);
+  g_mutex_unlock (&self->lock);
+
+  contexts_gone (self, gone);
 
   if (was_registered)
     _mitogen_broker_release (self->broker);
+}
+
+/* Route monitoring (protocol reference 7.4): an intermediate child tells
+ * us about contexts it started (ADD_ROUTE) and lost (DEL_ROUTE), and asks
+ * for blocks of context ids (ALLOCATE_ID). */
+
+static gboolean
+parse_route_payload (MitogenMessage  *message,
+                     guint32         *id,
+                     char           **name)
+{
+  gsize len;
+  const char *data = g_bytes_get_data (message->data, &len);
+  g_autofree char *text = g_strndup (data, len);
+  char *colon;
+  char *end = NULL;
+  guint64 value;
+
+  if (strlen (text) != len || len == 0 || len > 256)
+    return FALSE;
+  colon = strchr (text, ':');
+  if (colon != NULL)
+    *colon = '\0';
+  value = g_ascii_strtoull (text, &end, 10);
+  if (end == text || *end != '\0' || value == 0 || value > G_MAXUINT32)
+    return FALSE;
+  *id = (guint32) value;
+  if (name != NULL)
+    *name = colon != NULL && g_utf8_validate (colon + 1, -1, NULL) ? g_strdup (colon + 1) : NULL;
+  return TRUE;
+}
+
+static MitogenStream *
+stream_for_peer (MitogenRouter *self,
+                 guint32        peer_id)
+{
+  MitogenStream *stream;
+
+  g_mutex_lock (&self->lock);
+  stream = g_hash_table_lookup (self->routes, GUINT_TO_POINTER (peer_id));
+  if (stream != NULL && GPOINTER_TO_UINT (g_hash_table_lookup (self->streams, stream)) == peer_id)
+    _mitogen_stream_ref (stream);
+  else
+    stream = NULL;
+  g_mutex_unlock (&self->lock);
+
+  return stream;
+}
+
+static void
+on_add_route (MitogenRouter  *self,
+              MitogenMessage *message,
+              gpointer        user_data)
+{
+  g_autoptr(MitogenStream) via = NULL;
+  g_autofree char *name = NULL;
+  guint32 id;
+  gboolean added = FALSE;
+  MitogenContext *context = NULL;
+
+  if (mitogen_message_is_dead (message))
+    return;
+  via = stream_for_peer (self, message->src_id);
+  if (via == NULL || !parse_route_payload (message, &id, &name) || id == self->context_id)
+    {
+      g_message ("Router: refused ADD_ROUTE from context %u", message->src_id);
+      return;
+    }
+
+  g_mutex_lock (&self->lock);
+  if (!g_hash_table_contains (self->routes, GUINT_TO_POINTER (id)))
+    {
+      g_hash_table_insert (self->routes, GUINT_TO_POINTER (id), _mitogen_stream_ref (via));
+      context = g_hash_table_lookup (self->contexts, GUINT_TO_POINTER (id));
+      if (context == NULL)
+        {
+          context = _mitogen_context_new (self, id, name);
+          g_hash_table_insert (self->contexts, GUINT_TO_POINTER (id), context);
+        }
+      g_object_ref (context);
+      added = TRUE;
+    }
+  g_mutex_unlock (&self->lock);
+
+  if (!added)
+    {
+      g_message ("Router: ignored duplicate ADD_ROUTE for context %u from context %u", id, message->src_id);
+      return;
+    }
+  g_debug ("Router: context %u (%s) is reachable through context %u", id,
+           name ? name : "?", message->src_id);
+  emit_in_owner (self, SIGNAL_CONTEXT_ADDED, context);
+  g_object_unref (context);
+}
+
+static void
+on_del_route (MitogenRouter  *self,
+              MitogenMessage *message,
+              gpointer        user_data)
+{
+  g_autoptr(MitogenStream) via = NULL;
+  g_autoptr(GArray) gone = g_array_new (FALSE, FALSE, sizeof (guint32));
+  guint32 id;
+  gboolean removed = FALSE;
+
+  if (mitogen_message_is_dead (message))
+    return;
+  via = stream_for_peer (self, message->src_id);
+  if (via == NULL || !parse_route_payload (message, &id, NULL))
+    {
+      g_message ("Router: refused DEL_ROUTE from context %u", message->src_id);
+      return;
+    }
+
+  /* Only the stream the route points through may withdraw it, and never
+   * for the peer on that stream itself (its EOF says that). */
+  g_mutex_lock (&self->lock);
+  if (id != message->src_id &&
+      g_hash_table_lookup (self->routes, GUINT_TO_POINTER (id)) == via)
+    removed = g_hash_table_remove (self->routes, GUINT_TO_POINTER (id));
+  g_mutex_unlock (&self->lock);
+
+  if (!removed)
+    {
+      g_message ("Router: refused DEL_ROUTE for context %u from context %u", id, message->src_id);
+      return;
+    }
+  g_array_append_val (gone, id);
+  contexts_gone (self, gone);
+}
+
+#define ID_BLOCK_SIZE 1000
+
+static void
+on_allocate_id (MitogenRouter  *self,
+                MitogenMessage *message,
+                gpointer        user_data)
+{
+  MitogenPickleWriter writer;
+  g_autoptr(GBytes) payload = NULL;
+  g_autoptr(MitogenMessage) reply = NULL;
+  guint32 first;
+
+  if (mitogen_message_is_dead (message) || message->reply_to == 0)
+    return;
+
+  g_mutex_lock (&self->lock);
+  first = self->next_context_id;
+  self->next_context_id += ID_BLOCK_SIZE;
+  g_mutex_unlock (&self->lock);
+
+  _mitogen_pickle_writer_init (&writer, MITOGEN_PICKLE_FLAGS_NONE, 32);
+  _mitogen_pickle_writer_int64 (&writer, first);
+  _mitogen_pickle_writer_int64 (&writer, (gint64) first + ID_BLOCK_SIZE);
+  _mitogen_pickle_writer_tuple_n (&writer, 2);
+  payload = _mitogen_pickle_writer_finish (&writer);
+  reply = _mitogen_message_new_full (message->src_id, self->context_id, self->context_id,
+                                     message->reply_to, 0, payload);
+  route_internal (self, reply, NULL, NULL);
+  g_debug ("Router: context %u got ids %u to %u", message->src_id, first, first + ID_BLOCK_SIZE - 1);
 }
 
 MitogenContext *
@@ -558,6 +787,15 @@ mitogen_router_constructed (GObject *object)
     self->broker = mitogen_broker_new ();
   _mitogen_broker_add_hooks (self->broker, on_broker_shutdown, on_broker_exit, self);
   self->responder = _mitogen_module_responder_new (self, has_module_finder, find_module_by_signal);
+  _mitogen_router_add_internal_handler (self, on_add_route, NULL, NULL, MITOGEN_HANDLE_ADD_ROUTE,
+                                        MITOGEN_HANDLER_FLAGS_PERSIST, MITOGEN_NO_RESPONDENT,
+                                        MITOGEN_POLICY_IMMEDIATE_CHILD);
+  _mitogen_router_add_internal_handler (self, on_del_route, NULL, NULL, MITOGEN_HANDLE_DEL_ROUTE,
+                                        MITOGEN_HANDLER_FLAGS_PERSIST, MITOGEN_NO_RESPONDENT,
+                                        MITOGEN_POLICY_IMMEDIATE_CHILD);
+  _mitogen_router_add_internal_handler (self, on_allocate_id, NULL, NULL, MITOGEN_HANDLE_ALLOCATE_ID,
+                                        MITOGEN_HANDLER_FLAGS_PERSIST, MITOGEN_NO_RESPONDENT,
+                                        MITOGEN_POLICY_ANY);
   _mitogen_log_forwarder_install (self);
   if (mitogen_get_debug ())
     self->child_log_level = 10;
@@ -584,6 +822,7 @@ mitogen_router_finalize (GObject *object)
   g_clear_pointer (&self->routes, g_hash_table_unref);
   g_clear_pointer (&self->streams, g_hash_table_unref);
   g_clear_pointer (&self->contexts, g_hash_table_unref);
+  g_clear_pointer (&self->egress, g_hash_table_unref);
   g_clear_pointer (&self->owner_context, g_main_context_unref);
   g_clear_object (&self->broker);
   g_mutex_clear (&self->lock);
@@ -714,6 +953,7 @@ mitogen_router_init (MitogenRouter *self)
   self->streams = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) _mitogen_stream_unref, NULL);
   self->handlers = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) handler_unref);
   self->contexts = g_hash_table_new_full (NULL, NULL, NULL, g_object_unref);
+  self->egress = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) g_hash_table_unref);
   self->next_context_id = 1;
   self->next_handle = MITOGEN_HANDLE_FIRST_DYNAMIC;
   self->max_message_size = MITOGEN_MESSAGE_DEFAULT_MAX_SIZE;
