@@ -31,19 +31,25 @@ substitute (const char *text,
   return g_strjoinv (value, parts);
 }
 
+/* A Python string literal in plain ASCII: the first stage travels on a
+ * command line, perhaps through a remote shell. */
 static char *
 python_str_literal (const char *text)
 {
   GString *out = g_string_new ("'");
 
-  for (const char *p = text; *p != '\0'; p++)
+  for (const char *p = text; *p != '\0'; p = g_utf8_next_char (p))
     {
-      if (*p == '\\' || *p == '\'')
-        g_string_append_c (out, '\\');
-      if ((guchar) *p < 0x20 || (guchar) *p >= 0x7f)
-        g_string_append_printf (out, "\\x%02x", (guchar) *p);
+      gunichar c = g_utf8_get_char (p);
+
+      if (c == '\\' || c == '\'')
+        g_string_append_printf (out, "\\%c", (char) c);
+      else if (c >= 0x20 && c < 0x7f)
+        g_string_append_c (out, (char) c);
+      else if (c <= 0xffff)
+        g_string_append_printf (out, "\\u%04x", c);
       else
-        g_string_append_c (out, *p);
+        g_string_append_printf (out, "\\U%08x", c);
     }
   g_string_append_c (out, '\'');
   return g_string_free (out, FALSE);
@@ -81,6 +87,8 @@ _mitogen_boot_plan_new_own (MitogenRouter            *router,
 
   log_level = (mitogen_connection_options_get_debug (options) || mitogen_get_debug ())
               ? 10 : _mitogen_router_get_child_log_level (router);
+  if (name != NULL && !g_utf8_validate (name, -1, NULL))
+    name = NULL;
   name_literal = python_str_literal (name ? name : "local");
   config = g_strdup_printf ("{'context_id':%u,'parent_ids':[%u],'log_level':%d,"
                             "'max_message_size':%" G_GUINT64_FORMAT ",'debug':%s,'name':%s}",

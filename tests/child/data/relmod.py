@@ -1,0 +1,5 @@
+import reldep
+
+
+def value():
+    return 'relmod+' + reldep.VALUE

@@ -1,0 +1,2 @@
+"""A package served by the fake master."""
+NAME = 'servedpkg'

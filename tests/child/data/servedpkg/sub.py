@@ -1,0 +1,5 @@
+from . import NAME
+
+
+def value():
+    return NAME + '.sub'
