@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include "mitogen-connection-options.h"
+#include "mitogen-context.h"
 
 /**
  * MitogenConnectionOptions:
@@ -28,6 +29,7 @@ typedef struct
   char *name;
   gboolean debug;
   char *upstream_core_path;
+  GWeakRef via;
 } MitogenConnectionOptionsPrivate;
 
 enum {
@@ -37,6 +39,7 @@ enum {
   PROP_NAME,
   PROP_DEBUG,
   PROP_UPSTREAM_CORE_PATH,
+  PROP_VIA,
   N_PROPS
 };
 
@@ -54,6 +57,7 @@ mitogen_connection_options_finalize (GObject *object)
   g_free (priv->python_path);
   g_free (priv->name);
   g_free (priv->upstream_core_path);
+  g_weak_ref_clear (&priv->via);
   g_mutex_clear (&priv->lock);
 
   G_OBJECT_CLASS (mitogen_connection_options_parent_class)->finalize (object);
@@ -85,6 +89,9 @@ mitogen_connection_options_get_property (GObject    *object,
       break;
     case PROP_UPSTREAM_CORE_PATH:
       g_value_set_string (value, priv->upstream_core_path);
+      break;
+    case PROP_VIA:
+      g_value_take_object (value, g_weak_ref_get (&priv->via));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -136,9 +143,28 @@ mitogen_connection_options_set_property (GObject      *object,
     case PROP_UPSTREAM_CORE_PATH:
       mitogen_connection_options_set_upstream_core_path (self, g_value_get_string (value));
       break;
+    case PROP_VIA:
+      mitogen_connection_options_set_via (self, g_value_get_object (value));
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
+}
+
+/* The keys every method shares, with the names Mitogen's
+ * mitogen.parent._proxy_connect() understands. */
+static void
+mitogen_connection_options_real_add_proxy_kwargs (MitogenConnectionOptions *self,
+                                                  GVariantDict             *kwargs)
+{
+  MitogenConnectionOptionsPrivate *priv = PRIV (self);
+
+  g_mutex_lock (&priv->lock);
+  g_variant_dict_insert (kwargs, "python_path", "s", priv->python_path);
+  g_variant_dict_insert (kwargs, "connect_timeout", "d", priv->connect_timeout);
+  if (priv->debug)
+    g_variant_dict_insert (kwargs, "debug", "b", TRUE);
+  g_mutex_unlock (&priv->lock);
 }
 
 static void
@@ -210,7 +236,24 @@ mitogen_connection_options_class_init (MitogenConnectionOptionsClass *klass)
     g_param_spec_string ("upstream-core-path", NULL, NULL, NULL,
                          G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
 
+  /**
+   * MitogenConnectionOptions:via:
+   *
+   * If set, the connection is made from this context instead of from this
+   * process: the context starts the new child (e.g. ssh from a bastion)
+   * and routes its messages. Chains of any depth are built by connecting
+   * via a context that was itself made via another. Held weakly.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_VIA] =
+    g_param_spec_object ("via", NULL, NULL, MITOGEN_TYPE_CONTEXT,
+                         G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  klass->method_name = "local";
+  klass->add_proxy_kwargs = mitogen_connection_options_real_add_proxy_kwargs;
 }
 
 static void
@@ -219,6 +262,7 @@ mitogen_connection_options_init (MitogenConnectionOptions *self)
   MitogenConnectionOptionsPrivate *priv = PRIV (self);
 
   g_mutex_init (&priv->lock);
+  g_weak_ref_init (&priv->via, NULL);
   priv->python_path = g_strdup ("python3");
   priv->connect_timeout = MITOGEN_DEFAULT_CONNECT_TIMEOUT;
 }
@@ -390,6 +434,51 @@ mitogen_connection_options_set_debug (MitogenConnectionOptions *self,
     return;
   PRIV (self)->debug = debug;
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_DEBUG]);
+}
+
+/**
+ * mitogen_connection_options_get_via:
+ * @self: options
+ *
+ * Gets the context the connection is made from.
+ *
+ * Returns: (transfer full) (nullable): the context, or %NULL when the
+ *   connection starts from this process
+ *
+ * Since: 1.0
+ */
+MitogenContext *
+mitogen_connection_options_get_via (MitogenConnectionOptions *self)
+{
+  g_return_val_if_fail (MITOGEN_IS_CONNECTION_OPTIONS (self), NULL);
+
+  return g_weak_ref_get (&PRIV (self)->via);
+}
+
+/**
+ * mitogen_connection_options_set_via:
+ * @self: options
+ * @via: (nullable): the context to connect from, or %NULL for this process
+ *
+ * Makes the connection from @via: see
+ * [property@Mitogen.ConnectionOptions:via].
+ *
+ * Since: 1.0
+ */
+void
+mitogen_connection_options_set_via (MitogenConnectionOptions *self,
+                                    MitogenContext           *via)
+{
+  g_autoptr(MitogenContext) old = NULL;
+
+  g_return_if_fail (MITOGEN_IS_CONNECTION_OPTIONS (self));
+  g_return_if_fail (via == NULL || MITOGEN_IS_CONTEXT (via));
+
+  old = g_weak_ref_get (&PRIV (self)->via);
+  if (old == via)
+    return;
+  g_weak_ref_set (&PRIV (self)->via, via);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_VIA]);
 }
 
 /**

@@ -44,7 +44,14 @@ struct _MitogenConnectionOptionsClass
   GObjectClass parent_class;
 
   /*< private >*/
-  gpointer padding[8];
+  /* The method's name in the protocol (`local`, `ssh`, `sudo`...), and the
+   * keyword arguments an intermediate context's connect function takes
+   * for it; subclasses chain up and add their own. */
+  const char *method_name;
+  void (*add_proxy_kwargs) (MitogenConnectionOptions *self,
+                            GVariantDict             *kwargs);
+
+  gpointer padding[6];
 };
 
 MITOGEN_AVAILABLE_IN_1_0
@@ -70,6 +77,11 @@ gboolean    mitogen_connection_options_get_debug              (MitogenConnection
 MITOGEN_AVAILABLE_IN_1_0
 void        mitogen_connection_options_set_debug              (MitogenConnectionOptions *self,
                                                                gboolean                  debug);
+MITOGEN_AVAILABLE_IN_1_0
+MitogenContext *mitogen_connection_options_get_via            (MitogenConnectionOptions *self);
+MITOGEN_AVAILABLE_IN_1_0
+void        mitogen_connection_options_set_via                (MitogenConnectionOptions *self,
+                                                               MitogenContext           *via);
 MITOGEN_AVAILABLE_IN_1_0
 const char *mitogen_connection_options_get_upstream_core_path (MitogenConnectionOptions *self);
 MITOGEN_AVAILABLE_IN_1_0

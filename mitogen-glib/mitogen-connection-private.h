@@ -41,6 +41,16 @@ void             _mitogen_connection_start_local  (MitogenRouter            *rou
                                                    MitogenConnectionOptions *options,
                                                    GTask                    *task);
 
+/* Connects from @via instead of this process: the via context's
+ * mitogen.parent._proxy_connect() starts the child with the method and
+ * keyword arguments of @options' class, and @task (created in the
+ * caller's thread) completes with the new MitogenContext. Takes @task.
+ * Any thread. */
+void             _mitogen_connection_start_via    (MitogenRouter            *router,
+                                                   MitogenConnectionOptions *options,
+                                                   MitogenContext           *via,
+                                                   GTask                    *task);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (MitogenBootPlan, _mitogen_boot_plan_free)
 
 G_END_DECLS
