@@ -135,6 +135,14 @@ _mitogen_boot_plan_new_upstream (MitogenRouter            *router,
   stage1_len = replace (upstream_first_stage, "@LEN@", len_text);
   stage1 = replace (stage1_len, "@NAME@", name);
 
+  /* Its children ask this process for mitogen.parent etc.: serve them
+   * from the same installation. */
+  {
+    g_autofree char *package_dir = g_path_get_dirname (core_path);
+
+    _mitogen_router_set_upstream_dir (router, context_id, package_dir);
+  }
+
   plan = g_new0 (MitogenBootPlan, 1);
   plan->argv = g_new0 (char *, 4);
   plan->argv[0] = g_strdup (mitogen_connection_options_get_python_path (options));

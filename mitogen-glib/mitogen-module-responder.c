@@ -13,6 +13,7 @@
 #include "mitogen-module-responder-private.h"
 #include "mitogen-pickle-private.h"
 #include "mitogen-router-private.h"
+#include "child/mitogen-child-resources.h"
 
 /* Every request gets an answer, positive or negative, so a child's import
  * never waits forever. A module is served only from a file inside a
@@ -224,6 +225,48 @@ find_in_resources (const char *fullname,
     }
 
   return NULL;
+}
+
+/* `mitogen.*` belongs to the child runtime: an upstream child gets the
+ * modules of the installation it was booted from, mitogen-glib's own
+ * runtime its own implementation of mitogen.parent (for via=). Never the
+ * search path: a stray mitogen/ there must not replace them. */
+static ModuleFile *
+find_runtime_module (MitogenModuleResponder *self,
+                     guint32                 requester,
+                     const char             *fullname)
+{
+  g_autofree char *upstream_dir = _mitogen_router_dup_upstream_dir (self->router, requester);
+
+  if (upstream_dir != NULL)
+    {
+      g_autofree char *packages_dir = g_path_get_dirname (upstream_dir);
+      g_autofree char *real = realpath (packages_dir, NULL);
+
+      return real ? find_in_path (fullname, real) : NULL;
+    }
+
+  if (g_str_equal (fullname, "mitogen.parent"))
+    {
+      g_autoptr(GBytes) source = g_resource_lookup_data (_mitogen_child_get_resource (),
+                                                         "/org/mitogen-glib/child/parent.py", 0, NULL);
+      ModuleFile *file;
+
+      if (source == NULL)
+        return NULL;
+      file = g_new0 (ModuleFile, 1);
+      file->fullname = g_strdup (fullname);
+      file->path = g_strdup ("mitogen-glib/child/parent.py");
+      file->source = g_steal_pointer (&source);
+      return file;
+    }
+  return NULL;
+}
+
+static gboolean
+is_runtime_module (const char *fullname)
+{
+  return g_str_equal (fullname, "mitogen") || g_str_has_prefix (fullname, "mitogen.");
 }
 
 static ModuleFile *
@@ -471,7 +514,8 @@ respond (MitogenModuleResponder *self,
       const char *name = g_ptr_array_index (candidates, i);
       ModuleFile *related_file;
 
-      if (g_str_equal (name, fullname) || !_mitogen_module_name_is_valid (name))
+      if (g_str_equal (name, fullname) || !_mitogen_module_name_is_valid (name) ||
+          is_runtime_module (name))
         continue;
       related_file = find_module_file (self, name);
       if (related_file == NULL)
@@ -543,6 +587,13 @@ on_get_module (MitogenRouter  *router,
       g_message ("Module responder: refused invalid module name “%s” from context %u",
                  shown, message->src_id);
       send_load_module (self, message->src_id, shown, NULL, NULL);
+      return;
+    }
+
+  if (is_runtime_module (fullname))
+    {
+      file = find_runtime_module (self, message->src_id, fullname);
+      respond (self, message->src_id, fullname, file);
       return;
     }
 

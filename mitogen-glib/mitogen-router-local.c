@@ -40,6 +40,16 @@ mitogen_router_local_async (MitogenRouter            *self,
 
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, mitogen_router_local_async);
+  if (options != NULL)
+    {
+      g_autoptr(MitogenContext) via = mitogen_connection_options_get_via (options);
+
+      if (via != NULL)
+        {
+          _mitogen_connection_start_via (self, options, via, task);
+          return;
+        }
+    }
   _mitogen_connection_start_local (self, options, task);
 }
 

@@ -49,6 +49,14 @@ MitogenContext *_mitogen_router_register_stream (MitogenRouter *self,
                                                  const char    *name);
 guint32  _mitogen_router_allocate_context_id  (MitogenRouter *self);
 GMainContext *_mitogen_router_get_owner_context (MitogenRouter *self);
+/* Which child runtime a context runs: %NULL for mitogen-glib's own, or
+ * the directory of the upstream `mitogen` package it was booted from.
+ * The module responder serves `mitogen.*` modules accordingly. */
+void     _mitogen_router_set_upstream_dir     (MitogenRouter *self,
+                                               guint32        context_id,
+                                               const char    *package_dir);
+char    *_mitogen_router_dup_upstream_dir     (MitogenRouter *self,
+                                               guint32        context_id);
 int      _mitogen_router_get_child_log_level  (MitogenRouter *self);
 void     _mitogen_router_set_child_log_level  (MitogenRouter *self,
                                                int            level);

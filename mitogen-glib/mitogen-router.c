@@ -64,6 +64,7 @@ struct _MitogenRouter
   GHashTable *handlers;         /* (lock) handle -> (owned) Handler */
   GHashTable *contexts;         /* (lock) id -> (owned) MitogenContext */
   GHashTable *egress;           /* (lock) stream -> set of ids it sent to */
+  GHashTable *upstream_dirs;    /* (lock) id -> (owned) package dir */
   guint32 next_context_id;      /* (lock) */
   guint64 max_message_size;     /* (lock) */
   gboolean exited;              /* (lock) the broker has exited */
@@ -202,7 +203,9 @@ deliver_local (MitogenRouter  *self,
                                        "reply from unexpected context");
           return;
         }
-      if (handler->policy == MITOGEN_POLICY_IMMEDIATE_CHILD &&
+      /* Dead messages are notices to the handler itself (e.g. the broker
+       * exiting), not requests: no policy applies to them. */
+      if (!dead && handler->policy == MITOGEN_POLICY_IMMEDIATE_CHILD &&
           (in_stream == NULL || message->src_id != in_peer))
         {
           g_mutex_unlock (&self->lock);
@@ -823,6 +826,7 @@ mitogen_router_finalize (GObject *object)
   g_clear_pointer (&self->streams, g_hash_table_unref);
   g_clear_pointer (&self->contexts, g_hash_table_unref);
   g_clear_pointer (&self->egress, g_hash_table_unref);
+  g_clear_pointer (&self->upstream_dirs, g_hash_table_unref);
   g_clear_pointer (&self->owner_context, g_main_context_unref);
   g_clear_object (&self->broker);
   g_mutex_clear (&self->lock);
@@ -954,6 +958,7 @@ mitogen_router_init (MitogenRouter *self)
   self->handlers = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) handler_unref);
   self->contexts = g_hash_table_new_full (NULL, NULL, NULL, g_object_unref);
   self->egress = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) g_hash_table_unref);
+  self->upstream_dirs = g_hash_table_new_full (NULL, NULL, NULL, g_free);
   self->next_context_id = 1;
   self->next_handle = MITOGEN_HANDLE_FIRST_DYNAMIC;
   self->max_message_size = MITOGEN_MESSAGE_DEFAULT_MAX_SIZE;
@@ -1352,6 +1357,32 @@ _mitogen_router_allocate_context_id (MitogenRouter *self)
   g_mutex_unlock (&self->lock);
 
   return id;
+}
+
+void
+_mitogen_router_set_upstream_dir (MitogenRouter *self,
+                                  guint32        context_id,
+                                  const char    *package_dir)
+{
+  g_mutex_lock (&self->lock);
+  if (package_dir != NULL)
+    g_hash_table_replace (self->upstream_dirs, GUINT_TO_POINTER (context_id), g_strdup (package_dir));
+  else
+    g_hash_table_remove (self->upstream_dirs, GUINT_TO_POINTER (context_id));
+  g_mutex_unlock (&self->lock);
+}
+
+char *
+_mitogen_router_dup_upstream_dir (MitogenRouter *self,
+                                  guint32        context_id)
+{
+  char *dir;
+
+  g_mutex_lock (&self->lock);
+  dir = g_strdup (g_hash_table_lookup (self->upstream_dirs, GUINT_TO_POINTER (context_id)));
+  g_mutex_unlock (&self->lock);
+
+  return dir;
 }
 
 GMainContext *

@@ -902,6 +902,89 @@ test_fanout_select (gconstpointer data)
   g_assert_true (mitogen_broker_join (mitogen_router_get_broker (router), 20 * G_USEC_PER_SEC));
 }
 
+static MitogenContext *
+connect_via (Fixture         *fixture,
+             const Mode      *mode,
+             MitogenContext  *via,
+             GError         **error)
+{
+  g_autoptr(MitogenConnectionOptions) options = make_options (mode);
+
+  /* The intermediate boots its own kind of child. */
+  mitogen_connection_options_set_upstream_core_path (options, NULL);
+  mitogen_connection_options_set_via (options, via);
+  return mitogen_router_local (fixture->router, options, NULL, error);
+}
+
+static void
+test_via_chain (Fixture       *fixture,
+                gconstpointer  data)
+{
+  const Mode *mode = data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MitogenContext) second = NULL;
+  g_autoptr(MitogenContext) third = NULL;
+  g_autoptr(GVariant) pid1 = NULL;
+  g_autoptr(GVariant) ppid2 = NULL;
+  g_autoptr(GVariant) pid2 = NULL;
+  g_autoptr(GVariant) ppid3 = NULL;
+  g_autoptr(GVariant) area = NULL;
+  AsyncState state = { 0 };
+  Killer killer = { &state, 0, 0 };
+  gboolean disconnected = FALSE;
+  guint watchdog_id;
+
+  g_test_summary ("local -> local -> local: calls and module forwarding reach the far end; "
+                  "killing the middle hop fails pending calls beneath it promptly");
+  if (fixture->router == NULL)
+    return;
+
+  second = connect_via (fixture, mode, fixture->context, &error);
+  g_assert_no_error (error);
+  third = connect_via (fixture, mode, second, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (mitogen_context_get_context_id (third), !=, mitogen_context_get_context_id (second));
+
+  pid1 = call (fixture, "pid", NULL, &error);
+  g_assert_no_error (error);
+  ppid2 = mitogen_context_call_sync (second, "os", NULL, "getppid", NULL, NULL, CALL_TIMEOUT, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_variant_get_int64 (ppid2), ==, g_variant_get_int64 (pid1));
+  pid2 = mitogen_context_call_sync (second, "os", NULL, "getpid", NULL, NULL, CALL_TIMEOUT, NULL, &error);
+  g_assert_no_error (error);
+  ppid3 = mitogen_context_call_sync (third, "os", NULL, "getppid", NULL, NULL, CALL_TIMEOUT, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_variant_get_int64 (ppid3), ==, g_variant_get_int64 (pid2));
+
+  /* A package only this process has travels down two hops. */
+  area = mitogen_context_call_sync (third, "mitogen_testpkg", NULL, "area",
+                                    g_variant_new ("(x)", (gint64) 5), NULL, CALL_TIMEOUT, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_variant_get_int64 (area), ==, 25);
+
+  /* Kill the middle while the far end is busy. */
+  g_signal_connect (third, "disconnected", G_CALLBACK (on_disconnected), &disconnected);
+  killer.pid = (GPid) g_variant_get_int64 (pid2);
+  state.loop = g_main_loop_new (NULL, FALSE);
+  state.expected_context = g_main_context_default ();
+  state.expected_thread = g_thread_self ();
+  state.pending = 1;
+  watchdog_id = g_timeout_add_seconds (30, watchdog, NULL);
+  mitogen_context_call_async (third, "time", NULL, "sleep", g_variant_new ("(d)", 30.0), NULL,
+                              NULL, call_done, &state);
+  g_timeout_add (200, kill_child, &killer);
+  g_main_loop_run (state.loop);
+  g_source_remove (watchdog_id);
+  g_assert_error (state.error, MITOGEN_ERROR, MITOGEN_ERROR_CHANNEL);
+  g_assert_cmpint (g_get_monotonic_time () - killer.killed_at, <, 2 * G_USEC_PER_SEC);
+  g_clear_error (&state.error);
+  while (!disconnected)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_false (mitogen_context_is_connected (second));
+  g_assert_true (mitogen_context_is_connected (fixture->context));
+  g_main_loop_unref (state.loop);
+}
+
 /* The master-killed test: this binary, started with --master-helper,
  * becomes a master with one child, prints the child's pid and waits to be
  * SIGKILLed. */
@@ -1014,6 +1097,9 @@ main (int argc, char **argv)
       ADD ("logs-forwarded", test_logs_forwarded);
       ADD ("context-shutdown", test_context_shutdown);
       ADD ("channel-both-ways", test_channel_both_ways);
+      /* The own runtime's intermediate mode lands separately. */
+      if (modes[i].mode->upstream)
+        ADD ("via-chain", test_via_chain);
 #undef ADD
       {
         g_autofree char *name = g_strdup_printf ("/core/%s/master-killed", modes[i].name);
