@@ -21,6 +21,11 @@ G_BEGIN_DECLS
  * How deeply containers may nest in a pickle the decoder accepts, and in a
  * value the encoder writes. Deep enough for any real call; shallow enough
  * that the GVariant of a value stays within GLib's own nesting limit.
+ *
+ * Lists, tuples and dicts count (an empty list is one level, a list in a
+ * list two); variants, maybes and scalars do not. A value nested exactly
+ * this deep is accepted, one level more fails with
+ * %MITOGEN_CODEC_ERROR_TOO_DEEP.
  */
 #define MITOGEN_PICKLE_MAX_DEPTH 40
 
@@ -36,7 +41,9 @@ G_BEGIN_DECLS
  *   protocol 2 pickler does (`_codecs.encode(text, 'latin1')`), for peers
  *   that accept nothing but protocol 2.
  *
- * Options of [func@Mitogen.pickle_encode].
+ * Options of [func@Mitogen.pickle_encode]. When both bytes flags are
+ * given, %MITOGEN_PICKLE_FLAGS_BYTES_VIA_CODECS wins. Everything but bytes
+ * is written with protocol 2 opcodes in every mode.
  *
  * Since: 1.0
  */
