@@ -1977,10 +1977,16 @@ write_entries (const Decoder *d,
                gsize          size,
                guint8        *out)
 {
-  guint osize = offset_size_for (size);
-  guint8 *offsets = out + size - (gsize) n->aux * osize;
+  guint osize;
+  guint8 *offsets;
   gsize pos = 0;
   guint32 l;
+
+  /* An empty dictionary serialises to nothing, and may have no buffer. */
+  if (n->aux == 0)
+    return;
+  osize = offset_size_for (size);
+  offsets = out + size - (gsize) n->aux * osize;
 
   for (l = n->v.c.first; l != NO_NODE; l = d->links[l].next)
     {
@@ -2094,6 +2100,8 @@ write_node (const Decoder *d,
             break;
           }
 
+        if (n->kind == NODE_LIST && n->aux == 0)
+          break;  /* an empty array serialises to nothing */
         if (n->kind == NODE_LIST)
           {
             guint8 *offsets = out + n->size - (gsize) n->aux * osize;
