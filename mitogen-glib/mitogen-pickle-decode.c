@@ -785,6 +785,70 @@ load_long (Decoder *d,
                " does not fit in 64 bits", d->op_at);
 }
 
+/* INT: a decimal line. Python 2.7's cPickle writes it even at protocol 2
+ * for an int outside 32 bits (and "01"/"00" for booleans at protocol 0). */
+static gboolean
+load_text_int (Decoder *d)
+{
+  const guint8 *start = d->base + d->pos;
+  const guint8 *end = memchr (start, '\n', d->len - d->pos);
+  char text[32];
+  gsize len;
+  const char *digits;
+  gboolean negative;
+  guint64 magnitude = 0;
+
+  if (end == NULL)
+    return need (d, d->len - d->pos + 1);
+  len = end - start;
+  d->pos += len + 1;
+  if (len == 0 || len >= sizeof text)
+    return fail (d, MITOGEN_CODEC_ERROR_MALFORMED,
+                 "Pickle INT at offset %" G_GSIZE_FORMAT " is not a 64-bit decimal", d->op_at);
+  memcpy (text, start, len);
+  text[len] = '\0';
+
+  if (g_str_equal (text, "01") || g_str_equal (text, "00"))
+    {
+      push (d, text[1] == '1' ? N_TRUE : N_FALSE);
+      return TRUE;
+    }
+
+  negative = text[0] == '-';
+  digits = negative || text[0] == '+' ? text + 1 : text;
+  if (*digits == '\0')
+    return fail (d, MITOGEN_CODEC_ERROR_MALFORMED,
+                 "Pickle INT at offset %" G_GSIZE_FORMAT " has no digits", d->op_at);
+  for (const char *c = digits; *c != '\0'; c++)
+    {
+      if (!g_ascii_isdigit (*c))
+        return fail (d, MITOGEN_CODEC_ERROR_MALFORMED,
+                     "Pickle INT at offset %" G_GSIZE_FORMAT " is not a decimal", d->op_at);
+      if (magnitude > (G_MAXUINT64 - (guint64) (*c - '0')) / 10)
+        return fail (d, MITOGEN_CODEC_ERROR_INTEGER_RANGE,
+                     "Pickle integer at offset %" G_GSIZE_FORMAT " does not fit in 64 bits", d->op_at);
+      magnitude = magnitude * 10 + (guint64) (*c - '0');
+    }
+
+  if (negative)
+    {
+      if (magnitude > (guint64) G_MAXINT64 + 1)
+        return fail (d, MITOGEN_CODEC_ERROR_INTEGER_RANGE,
+                     "Pickle integer at offset %" G_GSIZE_FORMAT " does not fit in 64 bits", d->op_at);
+      push_int (d, magnitude == (guint64) G_MAXINT64 + 1 ? G_MININT64 : -(gint64) magnitude);
+    }
+  else if (magnitude <= G_MAXINT64)
+    push_int (d, (gint64) magnitude);
+  else
+    {
+      guint32 idx = new_node (d, NODE_UINT);
+
+      d->nodes[idx].v.u = magnitude;
+      push (d, idx);
+    }
+  return TRUE;
+}
+
 static int
 lookup_global (const char *module,
                gsize       module_len,
@@ -1285,6 +1349,11 @@ run (Decoder *d)
             return NO_NODE;
           push_int (d, (gint32) (guint32) le (d->base + d->pos, 4));
           d->pos += 4;
+          break;
+
+        case MITOGEN_PICKLE_OP_INT:
+          if (!load_text_int (d))
+            return NO_NODE;
           break;
 
         case MITOGEN_PICKLE_OP_LONG1:

@@ -1308,7 +1308,7 @@ test_hostile_opcodes (void)
     0x81 /* NEWOBJ */, 'b' /* BUILD */, 'i' /* INST */, 'o' /* OBJ */, 0x82, 0x83, 0x84 /* EXT */,
     'P' /* PERSID */, 'Q' /* BINPERSID */, 0x8f /* EMPTY_SET */, 0x90 /* ADDITEMS */,
     0x91 /* FROZENSET */, 0x92 /* NEWOBJ_EX */, 0x96 /* BYTEARRAY8 */, 0x97 /* NEXT_BUFFER */,
-    0x98 /* READONLY_BUFFER */, 'I', 'L', 'F', 'S', 'V', 'p', 'g', 'l', 'd', 0xff, 0x00,
+    0x98 /* READONLY_BUFFER */, 'L', 'F', 'S', 'V', 'p', 'g', 'l', 'd', 0xff, 0x00,
   };
   guint i;
 
@@ -1939,6 +1939,49 @@ test_random_mutations (void)
     }
 }
 
+static void
+test_text_int (void)
+{
+  static const struct { const char *pickle; const char *expected; } ok_cases[] = {
+    { "\x80\x02I1099511627776\n.", "int64 1099511627776" },
+    { "\x80\x02I-9223372036854775808\n.", "int64 -9223372036854775808" },
+    { "\x80\x02I18446744073709551615\n.", "uint64 18446744073709551615" },
+    { "\x80\x02I01\n.", "true" },
+    { "\x80\x02I00\n.", "false" },
+  };
+  static const struct { const char *pickle; int code; } bad_cases[] = {
+    { "\x80\x02I18446744073709551616\n.", MITOGEN_CODEC_ERROR_INTEGER_RANGE },
+    { "\x80\x02I-9223372036854775809\n.", MITOGEN_CODEC_ERROR_INTEGER_RANGE },
+    { "\x80\x02I12x\n.", MITOGEN_CODEC_ERROR_MALFORMED },
+    { "\x80\x02I\n.", MITOGEN_CODEC_ERROR_MALFORMED },
+    { "\x80\x02I-\n.", MITOGEN_CODEC_ERROR_MALFORMED },
+    { "\x80\x02I123", MITOGEN_CODEC_ERROR_TRUNCATED },
+  };
+
+  g_test_summary ("The text INT opcode Python 2.7's cPickle writes for ints beyond 32 bits");
+
+  for (guint i = 0; i < G_N_ELEMENTS (ok_cases); i++)
+    {
+      g_autoptr(GBytes) bytes = g_bytes_new_static (ok_cases[i].pickle, strlen (ok_cases[i].pickle));
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GVariant) value = mitogen_pickle_decode (bytes, &error);
+      g_autofree char *text = NULL;
+
+      g_assert_no_error (error);
+      text = g_variant_print (value, TRUE);
+      g_assert_cmpstr (text, ==, ok_cases[i].expected);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (bad_cases); i++)
+    {
+      g_autoptr(GBytes) bytes = g_bytes_new_static (bad_cases[i].pickle, strlen (bad_cases[i].pickle));
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GVariant) value = mitogen_pickle_decode (bytes, &error);
+
+      g_assert_null (value);
+      g_assert_error (error, MITOGEN_CODEC_ERROR, bad_cases[i].code);
+    }
+}
+
 int
 main (int    argc,
       char **argv)
@@ -1969,6 +2012,7 @@ main (int    argc,
   g_test_add_func ("/pickle/hostile/global-as-value", test_hostile_global_as_value);
   g_test_add_func ("/pickle/hostile/global-args", test_hostile_global_args);
   g_test_add_func ("/pickle/hostile/opcodes", test_hostile_opcodes);
+  g_test_add_func ("/pickle/decode/text-int", test_text_int);
   g_test_add_func ("/pickle/hostile/structure", test_hostile_structure);
   g_test_add_func ("/pickle/hostile/depth", test_hostile_depth);
   g_test_add_func ("/pickle/hostile/memo", test_hostile_memo);
