@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <glib/gstdio.h>
 #include <mitogen-glib.h>
 
 #define UPSTREAM_CORE "/usr/lib/python3/dist-packages/mitogen/core.py"
@@ -985,6 +986,67 @@ test_via_chain (Fixture       *fixture,
   g_main_loop_unref (state.loop);
 }
 
+static void
+test_module_from_resource (Fixture       *fixture,
+                           gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) answer = NULL;
+
+  g_test_summary ("A package registered as a GResource is served to children");
+  if (fixture->router == NULL)
+    return;
+
+  /* test_python_modules is linked in and registers itself. */
+  mitogen_router_add_resource_path (fixture->router, "/org/mitogen-glib/tests/python");
+  answer = mitogen_context_call_sync (fixture->context, "mitogen_respkg", NULL, "answer",
+                                      NULL, NULL, CALL_TIMEOUT, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (g_variant_get_string (answer, NULL), ==, "from a resource");
+}
+
+static void
+test_log_to_file (void)
+{
+  g_autofree char *path = NULL;
+  g_autofree char *contents = NULL;
+  int fd;
+
+  g_test_summary ("log_to_file appends this process's and children's records to a file");
+
+  if (g_test_subprocess ())
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(MitogenRouter) router = NULL;
+      g_autoptr(MitogenConnectionOptions) options = make_options (&own_mode);
+      g_autoptr(MitogenContext) context = NULL;
+      g_autoptr(GVariant) result = NULL;
+      g_autofree char *helpers = g_test_build_filename (G_TEST_DIST, "data", "python", NULL);
+
+      g_assert_true (mitogen_log_to_file (g_getenv ("MITOGEN_TEST_LOG_FILE"), &error));
+      router = mitogen_router_new (NULL);
+      mitogen_router_add_python_path (router, helpers);
+      context = mitogen_router_local (router, options, NULL, &error);
+      g_assert_no_error (error);
+      result = mitogen_context_call_sync (context, "mitogen_test_helpers", NULL, "log_and_print",
+                                          g_variant_new ("(s)", "to-the-file"), NULL, CALL_TIMEOUT, NULL, &error);
+      g_assert_no_error (error);
+      mitogen_router_shutdown (router);
+      g_assert_true (mitogen_broker_join (mitogen_router_get_broker (router), 10 * G_USEC_PER_SEC));
+      return;
+    }
+
+  fd = g_file_open_tmp ("mitogen-log-XXXXXX", &path, NULL);
+  g_assert_cmpint (fd, >=, 0);
+  close (fd);
+  g_setenv ("MITOGEN_TEST_LOG_FILE", path, TRUE);
+  g_test_trap_subprocess (NULL, 60 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_test_trap_assert_passed ();
+  g_assert_true (g_file_get_contents (path, &contents, NULL, NULL));
+  g_assert_nonnull (strstr (contents, "mitogen_test_helpers: warning: to-the-file"));
+  g_unlink (path);
+}
+
 /* The master-killed test: this binary, started with --master-helper,
  * becomes a master with one child, prints the child's pid and waits to be
  * SIGKILLed. */
@@ -1073,7 +1135,9 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_mutex_init (&log_capture.lock);
   log_capture.lines = g_ptr_array_new_with_free_func (g_free);
-  g_log_set_writer_func (capture_writer, NULL, NULL);
+  /* GLib takes one writer per process: a subprocess test installs its own. */
+  if (!g_test_subprocess ())
+    g_log_set_writer_func (capture_writer, NULL, NULL);
 
   for (guint i = 0; i < G_N_ELEMENTS (modes); i++)
     {
@@ -1097,6 +1161,7 @@ main (int argc, char **argv)
       ADD ("logs-forwarded", test_logs_forwarded);
       ADD ("context-shutdown", test_context_shutdown);
       ADD ("channel-both-ways", test_channel_both_ways);
+      ADD ("module-from-resource", test_module_from_resource);
       /* The own runtime's intermediate mode lands separately. */
       if (modes[i].mode->upstream)
         ADD ("via-chain", test_via_chain);
@@ -1115,6 +1180,7 @@ main (int argc, char **argv)
       }
     }
   g_test_add_func ("/core/connect-errors", test_connect_errors);
+  g_test_add_func ("/core/log-to-file", test_log_to_file);
 
   return g_test_run ();
 }
