@@ -228,13 +228,38 @@ class _Pickler(_pickle.Pickler):
 _SIMPLE_TYPES = {type(None), bool, int, float, str, bytes}
 
 
+def _plain(obj, depth=0):
+    # Subclasses of the plain types (namedtuples such as os.stat_result or
+    # platform.uname_result, OrderedDict...) travel as their base type.
+    if depth > 60 or type(obj) in _SIMPLE_TYPES or isinstance(obj, _SAFE_BASES):
+        return obj
+    if isinstance(obj, tuple):
+        return tuple(_plain(x, depth + 1) for x in obj)
+    if isinstance(obj, list):
+        return [_plain(x, depth + 1) for x in obj]
+    if isinstance(obj, dict):
+        return dict((_plain(k, depth + 1), _plain(v, depth + 1))
+                    for k, v in obj.items())
+    for base in (bool, int, float, str, bytes):
+        if isinstance(obj, base):
+            return base(obj)
+    return obj
+
+
+def _dump(obj):
+    fp = _io.BytesIO()
+    _Pickler(fp, 4).dump(obj)
+    return fp.getvalue()
+
+
 def _dumps(obj):
     try:
         if type(obj) in _SIMPLE_TYPES:
             return _pickle.dumps(obj, 4)
-        fp = _io.BytesIO()
-        _Pickler(fp, 4).dump(obj)
-        return fp.getvalue()
+        try:
+            return _dump(obj)
+        except TypeError:
+            return _dump(_plain(obj))
     except Exception as e:
         cls = type(e)
         return _pickle.dumps(CallError('%s.%s: %s' % (
@@ -482,8 +507,9 @@ class Context(object):
 
 class Router(object):
     """Handle table and routing.  A leaf child has one stream, its parent:
-    everything not addressed to this context goes up.  (An intermediate
-    mode would add child streams and a route table here.)"""
+    everything not addressed to this context goes up.  mitogen.parent
+    (parent.py), once imported, adds child streams: it overrides route,
+    _invoke and _forward on this instance."""
     max_message_size = 128 * 1048576
     unidirectional = False
     broker = None
@@ -531,6 +557,10 @@ class Router(object):
             _notify()
         else:
             _send(msg)
+
+    def _forward(self, msg):
+        # A frame from the parent for another context: a leaf has no route.
+        _dead(msg, 'no route to %r, my ID is %r' % (msg.dst_id, _my_id))
 
     def _invoke(self, msg):
         entry = self._handlers.get(msg.handle)
@@ -682,7 +712,7 @@ def _process():
             if dst == _my_id:
                 _router._invoke(msg)
             else:
-                _dead(msg, 'no route to %r, my ID is %r' % (dst, _my_id))
+                _router._forward(msg)
         return 0
     finally:
         _nesting -= 1
