@@ -10,6 +10,7 @@
 #endif
 
 #include "mitogen-connection-options.h"
+#include "mitogen-prompt-private.h"
 #include "mitogen-router.h"
 
 G_BEGIN_DECLS
@@ -35,10 +36,53 @@ MitogenBootPlan *_mitogen_boot_plan_new_upstream  (MitogenRouter            *rou
                                                    guint32                   context_id,
                                                    GError                  **error);
 
+/* How the child's standard descriptors are set up. */
+typedef enum {
+  /* stdin/stdout: a socket pair; stderr: a pipe (local; ssh without a
+   * password). */
+  MITOGEN_SPAWN_PIPES,
+  /* stdin/stdout: a socket pair; stderr and the controlling terminal: a
+   * PTY, where prompts appear and the password is typed (sudo, doas, ssh
+   * with a password). */
+  MITOGEN_SPAWN_HYBRID,
+  /* stdin, stdout, stderr and the controlling terminal: one PTY in raw
+   * mode, which then carries the protocol (su). */
+  MITOGEN_SPAWN_PTY,
+} MitogenSpawnMode;
+
+/* A connection method that runs a program in front of the boot command
+ * (ssh, sudo, su, doas). Built in the caller's thread from a snapshot of
+ * the options; the boot command is added on the broker thread. */
+typedef struct
+{
+  char *method;            /* (owned) "ssh", "sudo"... */
+  char *default_name;      /* (owned) context name unless one is set */
+  char *where;             /* (owned) for messages: "127.0.0.1", "root (sudo)" */
+  char **argv;             /* (owned) the program and its arguments, before
+                            * the boot command */
+  gboolean quote_boot;     /* append the boot command as one shell word
+                            * (a remote shell or `su -c` runs it) */
+  MitogenSpawnMode mode;
+  MitogenPromptMethod prompt_method;
+  char *password;          /* (owned) (nullable) wiped when freed */
+  char *prompt_token;      /* (owned) (nullable) sudo's own prompt */
+  char *python;            /* (owned) the Python command, for messages */
+} MitogenMethodLaunch;
+
+void             _mitogen_method_launch_free      (MitogenMethodLaunch      *launch);
+/* The boot command as one word for a POSIX shell: words joined by spaces,
+ * each single-quoted unless it is plainly safe. */
+char            *_mitogen_shell_join              (const char * const       *argv);
+
 /* Starts a local child on the broker thread and completes @task (created
  * in the caller's thread) with the new MitogenContext. Takes @task. */
 void             _mitogen_connection_start_local  (MitogenRouter            *router,
                                                    MitogenConnectionOptions *options,
+                                                   GTask                    *task);
+/* The same through @launch's program (takes @launch; NULL = local). */
+void             _mitogen_connection_start        (MitogenRouter            *router,
+                                                   MitogenConnectionOptions *options,
+                                                   MitogenMethodLaunch      *launch,
                                                    GTask                    *task);
 
 /* Connects from @via instead of this process: the via context's
@@ -52,5 +96,6 @@ void             _mitogen_connection_start_via    (MitogenRouter            *rou
                                                    GTask                    *task);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (MitogenBootPlan, _mitogen_boot_plan_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (MitogenMethodLaunch, _mitogen_method_launch_free)
 
 G_END_DECLS

@@ -20,6 +20,8 @@
 #include "mitogen-connection-private.h"
 #include "mitogen-context.h"
 #include "mitogen-error.h"
+#include "mitogen-prompt-private.h"
+#include "mitogen-pty-private.h"
 #include "mitogen-router-private.h"
 #include "mitogen-stream-private.h"
 
@@ -42,6 +44,8 @@ typedef struct
   MitogenBroker *broker;        /* (owned) */
   MitogenConnectionOptions *options; /* (owned) */
   MitogenBootPlan *plan;        /* (owned) (nullable) */
+  MitogenMethodLaunch *launch;  /* (owned) (nullable) NULL for local */
+  char **argv;                  /* (owned) (nullable) what was run */
   GTask *task;                  /* (owned) (nullable) until completed */
   GCancellable *cancellable;    /* (owned) (nullable) */
   gulong cancelled_id;
@@ -54,8 +58,12 @@ typedef struct
   gboolean exited;
   int wait_status;
   MitogenStream *stream;        /* (owned) (nullable) */
-  int stderr_fd;
+  int stderr_fd;                /* a pipe, or the PTY master (HYBRID) */
   GSource *stderr_source;
+  MitogenPromptParser *prompts; /* (owned) (nullable) methods only */
+  gboolean password_sent;
+  gboolean saw_mito000;
+  gboolean host_key_changed;
   GSource *timeout_source;
   GSource *child_watch;
   GSource *reap_timer;
@@ -66,6 +74,8 @@ typedef struct
   gboolean stdout_eof;
   gboolean holding_broker;      /* the broker waits for this child to exit */
 } Connection;
+
+static void connection_unref (gpointer data);
 
 static Connection *
 connection_ref (Connection *self)
@@ -106,6 +116,9 @@ connection_unref (gpointer data)
     g_spawn_close_pid (self->pid);
   g_clear_pointer (&self->stream, _mitogen_stream_unref);
   g_clear_pointer (&self->plan, _mitogen_boot_plan_free);
+  g_clear_pointer (&self->launch, _mitogen_method_launch_free);
+  g_clear_pointer (&self->argv, g_strfreev);
+  g_clear_pointer (&self->prompts, _mitogen_prompt_parser_free);
   g_clear_object (&self->options);
   g_clear_object (&self->router);
   g_clear_object (&self->broker);
@@ -115,6 +128,8 @@ connection_unref (gpointer data)
   g_free (self->name);
   g_free (self);
 }
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Connection, connection_unref)
 
 static void
 keep_diagnostic (Connection  *self,
@@ -137,6 +152,31 @@ diagnostics_text (Connection *self)
   return g_strdup_printf (": %s", valid);
 }
 
+static void
+close_stderr (Connection *self)
+{
+  destroy_source (&self->stderr_source);
+  if (self->stderr_fd >= 0)
+    {
+      close (self->stderr_fd);
+      self->stderr_fd = -1;
+    }
+}
+
+static void
+hang_up (Connection *self)
+{
+  if (self->launch == NULL)
+    return;
+  if (self->launch->mode == MITOGEN_SPAWN_HYBRID)
+    close_stderr (self);
+  else if (self->launch->mode == MITOGEN_SPAWN_PTY && self->stream != NULL)
+    {
+      _mitogen_stream_close (self->stream, NULL);
+      g_clear_pointer (&self->stream, _mitogen_stream_unref);
+    }
+}
+
 /* Completes the caller's task once; later failures of a connected stream
  * are the router's business. */
 static void
@@ -146,6 +186,9 @@ finish (Connection     *self,
 {
   GTask *task = g_steal_pointer (&self->task);
 
+  /* Closing the stream below may drop what were the last references
+   * (its close notification's). */
+  connection_ref (self);
   destroy_source (&self->timeout_source);
   if (self->cancellable != NULL && self->cancelled_id != 0)
     {
@@ -158,6 +201,7 @@ finish (Connection     *self,
   if (task == NULL)
     {
       g_clear_error (&error);
+      connection_unref (self);
       return;
     }
 
@@ -168,6 +212,10 @@ finish (Connection     *self,
         _mitogen_stream_close (self->stream, NULL);
       if (self->pid > 0 && !self->exited)
         kill (self->pid, SIGKILL);
+      /* A setuid sudo, su or doas may refuse the signal: hanging up its
+       * terminal ends it anyway (and a PTY stream's fd is only closed
+       * with its last reference). */
+      hang_up (self);
       g_task_return_error (task, error);
     }
   else
@@ -176,29 +224,101 @@ finish (Connection     *self,
       g_task_return_pointer (task, g_object_ref (context), g_object_unref);
     }
   g_object_unref (task);
+  connection_unref (self);
+}
+
+static void handle_prompt_events (Connection *self);
+static void handle_prompt_event (Connection *self, MitogenPromptEvent *event);
+
+/* What the method's program printed last is the best explanation: read
+ * what is left of it before composing an error. */
+static void
+drain_stderr (Connection *self)
+{
+  char buffer[4096];
+
+  while (self->stderr_fd >= 0)
+    {
+      gssize n = read (self->stderr_fd, buffer, sizeof buffer);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        break;
+      if (self->prompts != NULL)
+        {
+          _mitogen_prompt_parser_feed (self->prompts, (const guint8 *) buffer, n);
+          handle_prompt_events (self);
+        }
+      else
+        keep_diagnostic (self, buffer, n);
+    }
+}
+
+static void
+flush_prompts (Connection *self)
+{
+  MitogenPromptEvent event;
+
+  if (self->prompts == NULL || self->task == NULL)
+    return;
+  handle_prompt_events (self);
+  if (self->task != NULL && _mitogen_prompt_parser_flush (self->prompts, &event))
+    handle_prompt_event (self, &event);
 }
 
 static void
 fail_with_exit_status (Connection *self)
 {
-  g_autofree char *detail = diagnostics_text (self);
-  const char *python = self->plan->argv[0];
+  g_autofree char *detail = NULL;
+  const char *program = self->argv ? self->argv[0] : self->plan->argv[0];
+
+  drain_stderr (self);
+  flush_prompts (self);
+  if (self->task == NULL)
+    return;  /* a late line explained it */
+  detail = diagnostics_text (self);
+
+  if (self->launch != NULL && WIFEXITED (self->wait_status) && !self->saw_mito000)
+    {
+      int status = WEXITSTATUS (self->wait_status);
+
+      /* 127: the shell (or env) found no such command. */
+      if (status == 127)
+        {
+          finish (self, NULL,
+                  g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_CONNECT,
+                               "%s not found on %s: install it or set python-path%s",
+                               self->launch->python, self->launch->where, detail));
+          return;
+        }
+      /* su says "Authentication failure" in the target's language, which
+       * may not be one we know: after the password, status 1 is that. */
+      if (self->password_sent && status == 1 &&
+          self->launch->prompt_method == MITOGEN_PROMPT_METHOD_SU)
+        {
+          finish (self, NULL,
+                  g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_BAD_PASSWORD,
+                               "%s: the password was refused%s", self->name, detail));
+          return;
+        }
+    }
 
   if (WIFEXITED (self->wait_status))
     finish (self, NULL,
             g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_CONNECT,
                          "%s (%s) exited with status %d before its child runtime started%s",
-                         self->name, python, WEXITSTATUS (self->wait_status), detail));
+                         self->name, program, WEXITSTATUS (self->wait_status), detail));
   else if (WIFSIGNALED (self->wait_status))
     finish (self, NULL,
             g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_CONNECT,
                          "%s (%s) was killed by signal %d before its child runtime started%s",
-                         self->name, python, WTERMSIG (self->wait_status), detail));
+                         self->name, program, WTERMSIG (self->wait_status), detail));
   else
     finish (self, NULL,
             g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_CONNECT,
                          "%s (%s) ended before its child runtime started%s",
-                         self->name, python, detail));
+                         self->name, program, detail));
 }
 
 static gboolean
@@ -279,13 +399,219 @@ on_stream_close_notify (MitogenStream *stream,
     }
 }
 
+static void
+send_password (Connection *self)
+{
+  const char *password = self->launch->password;
+  gsize len = strlen (password);
+  g_autofree char *line = g_malloc (len + 1);
+
+  memcpy (line, password, len);
+  line[len] = '\n';
+  self->password_sent = TRUE;
+  g_debug ("Connection %s: typed the password", self->name);
+
+  if (self->launch->mode == MITOGEN_SPAWN_PTY)
+    {
+      g_autoptr(GBytes) bytes = g_bytes_new (line, len + 1);
+
+      _mitogen_stream_write_raw (self->stream, bytes);
+    }
+  else
+    {
+      gsize done = 0;
+
+      /* A few bytes into an empty terminal: this does not block for long,
+       * and a short write is retried. */
+      while (done < len + 1)
+        {
+          gssize n = write (self->stderr_fd, line + done, len + 1 - done);
+
+          if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            {
+              g_usleep (1000);
+              continue;
+            }
+          if (n < 0)
+            break;
+          done += n;
+        }
+    }
+  explicit_bzero (line, len + 1);
+}
+
+static void
+fail_code (Connection *self,
+           MitogenError code,
+           const char  *format,
+           ...) G_GNUC_PRINTF (3, 4);
+
+static void
+fail_code (Connection   *self,
+           MitogenError  code,
+           const char   *format,
+           ...)
+{
+  va_list args;
+  g_autofree char *message = NULL;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  finish (self, NULL, g_error_new_literal (MITOGEN_ERROR, code, message));
+}
+
+/* Acts on what ssh, sudo, su or doas printed, until the connection is
+ * decided. Never answers a password prompt twice: a second prompt means
+ * the first answer was wrong, and trying again risks locking the account
+ * (PAM's faillock, sshd's MaxAuthTries). */
+static void
+handle_prompt_event (Connection         *self,
+                     MitogenPromptEvent *event_)
+{
+  MitogenPromptEvent event = *event_;
+  MitogenMethodLaunch *launch = self->launch;
+
+  switch (event.kind)
+    {
+    case MITOGEN_PROMPT_EVENT_PASSWORD:
+      g_debug ("Connection %s: password prompt: %s", self->name, event.text);
+      if (self->saw_mito000)
+        break;  /* the child runtime is starting: not a prompt of ours */
+      if (launch->password == NULL && launch->prompt_token != NULL)
+        fail_code (self, MITOGEN_ERROR_PASSWORD_REQUIRED,
+                   "%s asked for a password and none was given: set the password option",
+                   self->name);
+      else if (launch->password == NULL)
+        fail_code (self, MITOGEN_ERROR_PASSWORD_REQUIRED,
+                   "%s asked for a password and none was given: set the password option (prompt: “%s”)",
+                   self->name, g_strstrip ((char *) event.text));
+      else if (self->password_sent)
+        fail_code (self, MITOGEN_ERROR_BAD_PASSWORD,
+                   "%s: the password was refused (asked again; not retried, to avoid locking the account)",
+                   self->name);
+      else
+        send_password (self);
+      break;
+
+    case MITOGEN_PROMPT_EVENT_PASSPHRASE:
+      fail_code (self, MITOGEN_ERROR_CONNECT,
+                 "%s: ssh asks for the passphrase of a key (“%s”): mitogen-glib does not type "
+                 "passphrases; use a key without one, or an ssh-agent",
+                 self->name, g_strstrip ((char *) event.text));
+      break;
+
+    case MITOGEN_PROMPT_EVENT_HOST_KEY_QUESTION:
+      fail_code (self, MITOGEN_ERROR_HOST_KEY,
+                 "%s: ssh asks whether to accept the unknown host key of %s: add the key to "
+                 "known_hosts, or choose the accept-new host key policy",
+                 self->name, launch->where);
+      break;
+
+    case MITOGEN_PROMPT_EVENT_HOST_KEY_CHANGED:
+      self->host_key_changed = TRUE;
+      keep_diagnostic (self, event.text, strlen (event.text));
+      keep_diagnostic (self, "\n", 1);
+      break;
+
+    case MITOGEN_PROMPT_EVENT_HOST_KEY_FAILED:
+      if (self->host_key_changed)
+        fail_code (self, MITOGEN_ERROR_HOST_KEY,
+                   "The host key of %s has CHANGED and ssh refused it: someone may be intercepting "
+                   "the connection, or the host was reinstalled. If the change is expected, remove "
+                   "the old key from known_hosts (ssh-keygen -R HOST) and connect again",
+                   launch->where);
+      else
+        fail_code (self, MITOGEN_ERROR_HOST_KEY,
+                   "The host key of %s is not known and the host key policy is enforce: add it to "
+                   "known_hosts (after checking its fingerprint), or choose the accept-new policy",
+                   launch->where);
+      break;
+
+    case MITOGEN_PROMPT_EVENT_PERMISSION_DENIED:
+      if (self->password_sent)
+        fail_code (self, MITOGEN_ERROR_BAD_PASSWORD,
+                   "%s: the password was refused (%s)", self->name, event.text);
+      else if (event.offers_password && launch->password == NULL)
+        fail_code (self, MITOGEN_ERROR_PASSWORD_REQUIRED,
+                   "%s: no key was accepted and the server wants a password, but none was given: "
+                   "set the password option or the identity file (%s)", self->name, event.text);
+      else
+        fail_code (self, MITOGEN_ERROR_CONNECT,
+                   "%s: authentication failed (%s)", self->name, event.text);
+      break;
+
+    case MITOGEN_PROMPT_EVENT_AUTH_FAILED:
+      if (self->password_sent)
+        fail_code (self, MITOGEN_ERROR_BAD_PASSWORD,
+                   "%s: the password was refused (%s)", self->name, event.text);
+      else
+        fail_code (self, MITOGEN_ERROR_CONNECT,
+                   "%s: authentication failed (%s)", self->name, event.text);
+      break;
+
+    case MITOGEN_PROMPT_EVENT_PASSWORD_REQUIRED:
+      fail_code (self, MITOGEN_ERROR_PASSWORD_REQUIRED,
+                 "%s: a password is required and none was given (%s)", self->name, event.text);
+      break;
+
+    case MITOGEN_PROMPT_EVENT_CONNECT_FAILED:
+      fail_code (self, MITOGEN_ERROR_CONNECT,
+                 "Could not connect to %s: %s", launch->where, event.text);
+      break;
+
+    case MITOGEN_PROMPT_EVENT_COMMAND_NOT_FOUND:
+      if (!self->saw_mito000)
+        fail_code (self, MITOGEN_ERROR_CONNECT,
+                   "%s not found on %s: install it or set python-path (%s)",
+                   launch->python, launch->where, event.text);
+      break;
+
+    case MITOGEN_PROMPT_EVENT_LINE:
+    default:
+      if (g_str_has_prefix (event.text, "debug"))
+        g_debug ("Connection %s: %s", self->name, event.text);
+      else if (strstr (event.text, "MITO00") == NULL)
+        {
+          keep_diagnostic (self, event.text, strlen (event.text));
+          keep_diagnostic (self, "\n", 1);
+        }
+      break;
+    }
+}
+
+static void
+handle_prompt_events (Connection *self)
+{
+  MitogenPromptEvent event;
+
+  while (self->task != NULL && _mitogen_prompt_parser_next (self->prompts, &event))
+    handle_prompt_event (self, &event);
+}
+
+static gsize on_raw_held (Connection *self, MitogenStream *stream, const guint8 *data, gsize len);
+
 static gsize
 on_raw (MitogenStream *stream,
         const guint8  *data,
         gsize          len,
         gpointer       user_data)
 {
-  Connection *self = user_data;
+  /* A failure inside may close the stream and drop the references it
+   * held on us: keep one for the duration. */
+  Connection *self = connection_ref (user_data);
+  gsize consumed = on_raw_held (self, stream, data, len);
+
+  connection_unref (self);
+  return consumed;
+}
+
+static gsize
+on_raw_held (Connection    *self,
+             MitogenStream *stream,
+             const guint8  *data,
+             gsize          len)
+{
   gsize consumed = 0;
 
   if (self->state != STATE_CONNECTING)
@@ -297,12 +623,21 @@ on_raw (MitogenStream *stream,
       gsize take = nl ? (gsize) (nl - (data + consumed)) + 1 : len - consumed;
 
       g_string_append_len (self->line, (const char *) data + consumed, take);
+      /* su: prompts and messages share the PTY with the markers. */
+      if (self->prompts != NULL && self->launch->mode == MITOGEN_SPAWN_PTY)
+        {
+          _mitogen_prompt_parser_feed (self->prompts, data + consumed, take);
+          handle_prompt_events (self);
+          if (self->task == NULL)
+            return len;
+        }
       consumed += take;
       if (nl == NULL)
         {
           if (self->line->len > MAX_MARKER_LINE)
             {
-              keep_diagnostic (self, self->line->str, self->line->len);
+              if (self->launch == NULL || self->launch->mode != MITOGEN_SPAWN_PTY)
+                keep_diagnostic (self, self->line->str, self->line->len);
               g_string_truncate (self->line, 0);
             }
           break;
@@ -310,6 +645,7 @@ on_raw (MitogenStream *stream,
 
       if (strstr (self->line->str, "MITO000") != NULL)
         {
+          self->saw_mito000 = TRUE;
           if (!self->preamble_written)
             {
               self->preamble_written = TRUE;
@@ -328,7 +664,8 @@ on_raw (MitogenStream *stream,
           finish (self, context, NULL);
           return consumed;
         }
-      else if (strstr (self->line->str, "MITO001") == NULL)
+      else if (strstr (self->line->str, "MITO001") == NULL &&
+               (self->launch == NULL || self->launch->mode != MITOGEN_SPAWN_PTY))
         keep_diagnostic (self, self->line->str, self->line->len);
       g_string_truncate (self->line, 0);
     }
@@ -356,18 +693,30 @@ on_stderr (gint         fd,
       return G_SOURCE_REMOVE;
     }
 
-  if (self->state == STATE_CONNECTING)
+  if (self->state == STATE_CONNECTING && self->prompts != NULL)
+    {
+      _mitogen_prompt_parser_feed (self->prompts, (const guint8 *) buffer, n);
+      handle_prompt_events (self);
+    }
+  else if (self->state == STATE_CONNECTING)
     keep_diagnostic (self, buffer, n);
   else
     {
       /* Once the runtime runs, its own stderr is captured and forwarded
        * as log records; what reaches here comes from the interpreter
-       * itself (e.g. a crash), so it is worth a warning. */
+       * itself (e.g. a crash) or from ssh/sudo, so it is worth a
+       * message. */
       g_autofree char *text = g_utf8_make_valid (buffer, n);
 
       g_strchomp (text);
-      if (*text != '\0')
-        g_warning ("%s: %s", self->name, text);
+      /* Once the stream is gone, it is the program's goodbye
+       * ("Terminated"): not worth more than a debug line. */
+      if (*text == '\0')
+        ;
+      else if (self->stream == NULL || _mitogen_stream_is_closed (self->stream))
+        g_debug ("%s: %s", self->name, text);
+      else
+        g_message ("%s: %s", self->name, text);
     }
 
   return G_SOURCE_CONTINUE;
@@ -376,10 +725,17 @@ on_stderr (gint         fd,
 static gboolean
 on_connect_timeout (gpointer user_data)
 {
-  Connection *self = user_data;
-  g_autofree char *detail = diagnostics_text (self);
+  g_autoptr(Connection) self = connection_ref (user_data);
+  g_autofree char *detail = NULL;
 
   g_clear_pointer (&self->timeout_source, g_source_unref);
+  /* An unanswered question (a prompt we do not know, e.g. a one-time
+   * code) is the likely cause: show it. */
+  drain_stderr (self);
+  flush_prompts (self);
+  if (self->task == NULL)
+    return G_SOURCE_REMOVE;
+  detail = diagnostics_text (self);
   finish (self, NULL,
           g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_CONNECT_TIMEOUT,
                        "%s did not start its child runtime within %.1f s%s",
@@ -426,23 +782,102 @@ on_broker_exit (MitogenBroker *broker,
     }
   /* Reap it ourselves: GLib's child watch must not race us for it. */
   destroy_source (&self->child_watch);
-  kill (self->pid, SIGKILL);
-  if (waitpid (self->pid, &status, 0) == self->pid)
+  if (kill (self->pid, SIGKILL) == 0)
     {
-      self->exited = TRUE;
-      self->wait_status = status;
+      if (waitpid (self->pid, &status, 0) == self->pid)
+        {
+          self->exited = TRUE;
+          self->wait_status = status;
+        }
+    }
+  else
+    {
+      /* A setuid sudo/su/doas refuses our signal: hang up its terminal
+       * and its stream, and wait a bounded while (never block the
+       * broker's exit on it). */
+      hang_up (self);
+      if (self->stream != NULL)
+        _mitogen_stream_close (self->stream, NULL);
+      for (int i = 0; i < 200 && !self->exited; i++)
+        {
+          if (waitpid (self->pid, &status, WNOHANG) == self->pid)
+            {
+              self->exited = TRUE;
+              self->wait_status = status;
+            }
+          else
+            g_usleep (10000);
+        }
     }
   if (self->holding_broker)
     self->holding_broker = FALSE;  /* the broker no longer counts */
   connection_unref (self);
 }
 
+typedef struct
+{
+  MitogenSpawnMode mode;
+  gboolean detach;
+} ChildSetup;
+
 static void
 child_setup (gpointer user_data)
 {
+  const ChildSetup *setup = user_data;
+
   /* A child whose master vanished without closing the stream (it always
    * closes, but belt and braces) is told too. */
   prctl (PR_SET_PDEATHSIG, SIGTERM);
+
+  /* Runs after the descriptors were moved to 0-2: the PTY slave is fd 2
+   * (HYBRID) or fds 0-2 (PTY). */
+  if (setup->mode == MITOGEN_SPAWN_HYBRID)
+    {
+      if (!_mitogen_pty_child_setup (2))
+        _exit (126);
+    }
+  else if (setup->mode == MITOGEN_SPAWN_PTY)
+    {
+      if (!_mitogen_pty_child_setup (0))
+        _exit (126);
+    }
+  else if (setup->detach)
+    _mitogen_pty_child_detach ();
+}
+
+static char **
+build_argv (Connection *self)
+{
+  GPtrArray *argv = g_ptr_array_new ();
+
+  if (self->launch == NULL)
+    {
+      for (gsize i = 0; self->plan->argv[i] != NULL; i++)
+        g_ptr_array_add (argv, g_strdup (self->plan->argv[i]));
+    }
+  else
+    {
+      for (gsize i = 0; self->launch->argv[i] != NULL; i++)
+        g_ptr_array_add (argv, g_strdup (self->launch->argv[i]));
+      if (self->launch->quote_boot)
+        g_ptr_array_add (argv, _mitogen_shell_join ((const char * const *) self->plan->argv));
+      else
+        for (gsize i = 0; self->plan->argv[i] != NULL; i++)
+          g_ptr_array_add (argv, g_strdup (self->plan->argv[i]));
+    }
+  g_ptr_array_add (argv, NULL);
+  return (char **) g_ptr_array_free (argv, FALSE);
+}
+
+static void
+close_pair (int fds[2])
+{
+  for (int i = 0; i < 2; i++)
+    if (fds[i] >= 0)
+      {
+        close (fds[i]);
+        fds[i] = -1;
+      }
 }
 
 static void
@@ -451,9 +886,17 @@ start_on_broker (gpointer user_data)
   Connection *self = user_data;
   GMainContext *broker_context = _mitogen_broker_get_main_context (self->broker);
   g_autoptr(GError) error = NULL;
+  MitogenSpawnMode mode = self->launch ? self->launch->mode : MITOGEN_SPAWN_PIPES;
+  ChildSetup setup = { mode, self->launch != NULL };
   int sv[2] = { -1, -1 };
   int err_pipe[2] = { -1, -1 };
+  int pty[2] = { -1, -1 };
+  int child_stdio = -1;
+  int child_stderr = -1;
+  int stream_fd = -1;
   const char *explicit_name;
+  gboolean ok = TRUE;
+  int saved = 0;
 
   if (g_task_return_error_if_cancelled (self->task))
     {
@@ -474,49 +917,91 @@ start_on_broker (gpointer user_data)
       connection_unref (self);
       return;
     }
+  self->argv = build_argv (self);
 
-  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0 ||
-      pipe2 (err_pipe, O_CLOEXEC) != 0)
+  switch (mode)
     {
-      int saved = errno;
-
-      for (int i = 0; i < 2; i++)
+    case MITOGEN_SPAWN_PIPES:
+      ok = socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0 &&
+           pipe2 (err_pipe, O_CLOEXEC) == 0;
+      saved = errno;
+      child_stdio = sv[1];
+      child_stderr = err_pipe[1];
+      stream_fd = sv[0];
+      self->stderr_fd = err_pipe[0];
+      break;
+    case MITOGEN_SPAWN_HYBRID:
+      ok = socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0;
+      saved = errno;
+      if (ok && !_mitogen_pty_open (&pty[0], &pty[1], &error))
         {
-          if (sv[i] >= 0)
-            close (sv[i]);
-          if (err_pipe[i] >= 0)
-            close (err_pipe[i]);
+          close_pair (sv);
+          finish (self, NULL, g_steal_pointer (&error));
+          connection_unref (self);
+          return;
         }
+      child_stdio = sv[1];
+      child_stderr = pty[1];
+      stream_fd = sv[0];
+      self->stderr_fd = pty[0];
+      break;
+    case MITOGEN_SPAWN_PTY:
+    default:
+      if (!_mitogen_pty_open (&pty[0], &pty[1], &error))
+        {
+          finish (self, NULL, g_steal_pointer (&error));
+          connection_unref (self);
+          return;
+        }
+      child_stdio = pty[1];
+      child_stderr = pty[1];
+      stream_fd = pty[0];
+      break;
+    }
+  if (!ok)
+    {
+      close_pair (sv);
+      close_pair (err_pipe);
+      self->stderr_fd = -1;
       finish (self, NULL, g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_CONNECT,
                                        "Could not create the child's pipes: %s", g_strerror (saved)));
       connection_unref (self);
       return;
     }
 
-  if (!g_spawn_async_with_pipes_and_fds (NULL, (const char * const *) self->plan->argv, NULL,
+  if (!g_spawn_async_with_pipes_and_fds (NULL, (const char * const *) self->argv, NULL,
                                          G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD,
-                                         child_setup, NULL,
-                                         sv[1], sv[1], err_pipe[1],
+                                         child_setup, &setup,
+                                         child_stdio, child_stdio, child_stderr,
                                          NULL, NULL, 0,
                                          &self->pid, NULL, NULL, NULL, &error))
     {
-      close (sv[0]);
-      close (sv[1]);
-      close (err_pipe[0]);
-      close (err_pipe[1]);
-      if (g_error_matches (error, G_SPAWN_ERROR, G_SPAWN_ERROR_NOENT))
+      close_pair (sv);
+      close_pair (err_pipe);
+      close_pair (pty);
+      self->stderr_fd = -1;
+      if (g_error_matches (error, G_SPAWN_ERROR, G_SPAWN_ERROR_NOENT) && self->launch == NULL)
         finish (self, NULL, g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_CONNECT,
                                          "Python interpreter “%s” not found: install it or set the python-path option",
-                                         self->plan->argv[0]));
+                                         self->argv[0]));
+      else if (g_error_matches (error, G_SPAWN_ERROR, G_SPAWN_ERROR_NOENT))
+        finish (self, NULL, g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_CONNECT,
+                                         "“%s” not found: install it or set the %s-path option",
+                                         self->argv[0], self->launch->method));
       else
         finish (self, NULL, g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_CONNECT,
                                          "Could not start “%s”: %s",
-                                         self->plan->argv[0], error->message));
+                                         self->argv[0], error->message));
       connection_unref (self);
       return;
     }
-  close (sv[1]);
-  close (err_pipe[1]);
+  /* Our copies of the child's ends. */
+  if (sv[1] >= 0)
+    close (sv[1]);
+  if (err_pipe[1] >= 0)
+    close (err_pipe[1]);
+  if (pty[1] >= 0)
+    close (pty[1]);
 
   /* Shutdown waits for the child to exit, up to the grace period. */
   _mitogen_broker_hold (self->broker);
@@ -524,8 +1009,19 @@ start_on_broker (gpointer user_data)
   _mitogen_broker_add_hooks (self->broker, NULL, on_broker_exit, self);
 
   explicit_name = mitogen_connection_options_get_name (self->options);
-  self->name = explicit_name ? g_strdup (explicit_name)
-                             : g_strdup_printf ("%s.%d", self->plan->method, (int) self->pid);
+  if (explicit_name != NULL)
+    self->name = g_strdup (explicit_name);
+  else if (self->launch != NULL)
+    self->name = g_strdup (self->launch->default_name);
+  else
+    self->name = g_strdup_printf ("%s.%d", self->plan->method, (int) self->pid);
+  if (self->launch != NULL)
+    {
+      g_debug ("Connection %s: started %s (pid %d)", self->name, self->argv[0], (int) self->pid);
+      self->prompts = _mitogen_prompt_parser_new (self->launch->prompt_method,
+                                                  self->launch->prompt_token,
+                                                  self->launch->python);
+    }
 
   /* From here the connection lives until the child has exited and its
    * stderr is drained: the child watch and the stderr source hold it. */
@@ -534,13 +1030,15 @@ start_on_broker (gpointer user_data)
                          connection_ref (self), connection_unref);
   g_source_attach (self->child_watch, broker_context);
 
-  self->stderr_fd = err_pipe[0];
-  g_unix_set_fd_nonblocking (self->stderr_fd, TRUE, NULL);
-  self->stderr_source = g_unix_fd_source_new (self->stderr_fd, G_IO_IN | G_IO_HUP | G_IO_ERR);
-  g_source_set_static_name (self->stderr_source, "[mitogen] child stderr");
-  g_source_set_callback (self->stderr_source, G_SOURCE_FUNC (on_stderr),
-                         connection_ref (self), connection_unref);
-  g_source_attach (self->stderr_source, broker_context);
+  if (self->stderr_fd >= 0)
+    {
+      g_unix_set_fd_nonblocking (self->stderr_fd, TRUE, NULL);
+      self->stderr_source = g_unix_fd_source_new (self->stderr_fd, G_IO_IN | G_IO_HUP | G_IO_ERR);
+      g_source_set_static_name (self->stderr_source, "[mitogen] child stderr");
+      g_source_set_callback (self->stderr_source, G_SOURCE_FUNC (on_stderr),
+                             connection_ref (self), connection_unref);
+      g_source_attach (self->stderr_source, broker_context);
+    }
 
   self->timeout_source =
     g_timeout_source_new ((guint) (mitogen_connection_options_get_connect_timeout (self->options) * 1000));
@@ -548,7 +1046,7 @@ start_on_broker (gpointer user_data)
   g_source_set_callback (self->timeout_source, on_connect_timeout, self, NULL);
   g_source_attach (self->timeout_source, broker_context);
 
-  self->stream = _mitogen_stream_new (self->broker, sv[0], self->name,
+  self->stream = _mitogen_stream_new (self->broker, stream_fd, self->name,
                                       mitogen_router_get_max_message_size (self->router));
   _mitogen_stream_set_callbacks (self->stream, on_raw, NULL, NULL, self);
   _mitogen_stream_set_close_notify (self->stream, on_stream_close_notify,
@@ -562,9 +1060,10 @@ start_on_broker (gpointer user_data)
 }
 
 void
-_mitogen_connection_start_local (MitogenRouter            *router,
-                                 MitogenConnectionOptions *options,
-                                 GTask                    *task)
+_mitogen_connection_start (MitogenRouter            *router,
+                           MitogenConnectionOptions *options,
+                           MitogenMethodLaunch      *launch,
+                           GTask                    *task)
 {
   Connection *self = g_new0 (Connection, 1);
 
@@ -572,6 +1071,7 @@ _mitogen_connection_start_local (MitogenRouter            *router,
   self->router = g_object_ref (router);
   self->broker = g_object_ref (mitogen_router_get_broker (router));
   self->options = options ? g_object_ref (options) : mitogen_connection_options_new ();
+  self->launch = launch;
   self->task = task;
   self->cancellable = g_task_get_cancellable (task) ? g_object_ref (g_task_get_cancellable (task)) : NULL;
   self->stderr_fd = -1;
@@ -580,4 +1080,69 @@ _mitogen_connection_start_local (MitogenRouter            *router,
   self->state = STATE_CONNECTING;
 
   _mitogen_broker_post (self->broker, start_on_broker, self);
+}
+
+void
+_mitogen_connection_start_local (MitogenRouter            *router,
+                                 MitogenConnectionOptions *options,
+                                 GTask                    *task)
+{
+  _mitogen_connection_start (router, options, NULL, task);
+}
+
+void
+_mitogen_method_launch_free (MitogenMethodLaunch *launch)
+{
+  if (launch == NULL)
+    return;
+  if (launch->password != NULL)
+    explicit_bzero (launch->password, strlen (launch->password));
+  g_free (launch->password);
+  g_free (launch->method);
+  g_free (launch->default_name);
+  g_free (launch->where);
+  g_strfreev (launch->argv);
+  g_free (launch->prompt_token);
+  g_free (launch->python);
+  g_free (launch);
+}
+
+/* Characters a POSIX shell never treats specially inside a word. */
+static gboolean
+is_shell_safe (const char *word)
+{
+  if (*word == '\0')
+    return FALSE;
+  for (const char *p = word; *p != '\0'; p++)
+    if (!g_ascii_isalnum (*p) && strchr ("@%+=:,./_-", *p) == NULL)
+      return FALSE;
+  return TRUE;
+}
+
+char *
+_mitogen_shell_join (const char * const *argv)
+{
+  GString *out = g_string_new (NULL);
+
+  for (gsize i = 0; argv[i] != NULL; i++)
+    {
+      if (i > 0)
+        g_string_append_c (out, ' ');
+      if (is_shell_safe (argv[i]))
+        {
+          g_string_append (out, argv[i]);
+          continue;
+        }
+      /* 'it'\''s': close the quote, an escaped quote, reopen. */
+      g_string_append_c (out, '\'');
+      for (const char *p = argv[i]; *p != '\0'; p++)
+        {
+          if (*p == '\'')
+            g_string_append (out, "'\\''");
+          else
+            g_string_append_c (out, *p);
+        }
+      g_string_append_c (out, '\'');
+    }
+  return g_string_free (out, FALSE);
 }

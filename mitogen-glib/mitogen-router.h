@@ -13,6 +13,10 @@
 
 #include "mitogen-types.h"
 #include "mitogen-version-macros.h"
+#include "mitogen-doas-options.h"
+#include "mitogen-ssh-options.h"
+#include "mitogen-su-options.h"
+#include "mitogen-sudo-options.h"
 
 G_BEGIN_DECLS
 
@@ -107,6 +111,70 @@ void            mitogen_router_local_async       (MitogenRouter            *self
                                                   gpointer                  user_data);
 MITOGEN_AVAILABLE_IN_1_0
 MitogenContext *mitogen_router_local_finish      (MitogenRouter            *self,
+                                                  GAsyncResult             *result,
+                                                  GError                  **error) G_GNUC_WARN_UNUSED_RESULT;
+
+MITOGEN_AVAILABLE_IN_1_0
+MitogenContext *mitogen_router_ssh               (MitogenRouter            *self,
+                                                  MitogenSshOptions        *options,
+                                                  GCancellable             *cancellable,
+                                                  GError                  **error) G_GNUC_WARN_UNUSED_RESULT;
+MITOGEN_AVAILABLE_IN_1_0
+void            mitogen_router_ssh_async         (MitogenRouter            *self,
+                                                  MitogenSshOptions        *options,
+                                                  GCancellable             *cancellable,
+                                                  GAsyncReadyCallback       callback,
+                                                  gpointer                  user_data);
+MITOGEN_AVAILABLE_IN_1_0
+MitogenContext *mitogen_router_ssh_finish        (MitogenRouter            *self,
+                                                  GAsyncResult             *result,
+                                                  GError                  **error) G_GNUC_WARN_UNUSED_RESULT;
+
+MITOGEN_AVAILABLE_IN_1_0
+MitogenContext *mitogen_router_sudo              (MitogenRouter            *self,
+                                                  MitogenSudoOptions       *options,
+                                                  GCancellable             *cancellable,
+                                                  GError                  **error) G_GNUC_WARN_UNUSED_RESULT;
+MITOGEN_AVAILABLE_IN_1_0
+void            mitogen_router_sudo_async        (MitogenRouter            *self,
+                                                  MitogenSudoOptions       *options,
+                                                  GCancellable             *cancellable,
+                                                  GAsyncReadyCallback       callback,
+                                                  gpointer                  user_data);
+MITOGEN_AVAILABLE_IN_1_0
+MitogenContext *mitogen_router_sudo_finish       (MitogenRouter            *self,
+                                                  GAsyncResult             *result,
+                                                  GError                  **error) G_GNUC_WARN_UNUSED_RESULT;
+
+MITOGEN_AVAILABLE_IN_1_0
+MitogenContext *mitogen_router_su                (MitogenRouter            *self,
+                                                  MitogenSuOptions         *options,
+                                                  GCancellable             *cancellable,
+                                                  GError                  **error) G_GNUC_WARN_UNUSED_RESULT;
+MITOGEN_AVAILABLE_IN_1_0
+void            mitogen_router_su_async          (MitogenRouter            *self,
+                                                  MitogenSuOptions         *options,
+                                                  GCancellable             *cancellable,
+                                                  GAsyncReadyCallback       callback,
+                                                  gpointer                  user_data);
+MITOGEN_AVAILABLE_IN_1_0
+MitogenContext *mitogen_router_su_finish         (MitogenRouter            *self,
+                                                  GAsyncResult             *result,
+                                                  GError                  **error) G_GNUC_WARN_UNUSED_RESULT;
+
+MITOGEN_AVAILABLE_IN_1_0
+MitogenContext *mitogen_router_doas              (MitogenRouter            *self,
+                                                  MitogenDoasOptions       *options,
+                                                  GCancellable             *cancellable,
+                                                  GError                  **error) G_GNUC_WARN_UNUSED_RESULT;
+MITOGEN_AVAILABLE_IN_1_0
+void            mitogen_router_doas_async        (MitogenRouter            *self,
+                                                  MitogenDoasOptions       *options,
+                                                  GCancellable             *cancellable,
+                                                  GAsyncReadyCallback       callback,
+                                                  gpointer                  user_data);
+MITOGEN_AVAILABLE_IN_1_0
+MitogenContext *mitogen_router_doas_finish       (MitogenRouter            *self,
                                                   GAsyncResult             *result,
                                                   GError                  **error) G_GNUC_WARN_UNUSED_RESULT;
 

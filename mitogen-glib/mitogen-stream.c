@@ -265,7 +265,9 @@ on_readable (gint         fd,
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         break;
 
-      if (n == 0)
+      /* A PTY master reads EIO once the other side has gone: that is
+       * its EOF. */
+      if (n == 0 || (n < 0 && errno == EIO))
         {
           g_autoptr(GError) error = NULL;
 
@@ -509,9 +511,16 @@ _mitogen_stream_close (MitogenStream *self,
       g_source_destroy (self->read_source);
       g_clear_pointer (&self->read_source, g_source_unref);
     }
-  /* Wake the peer at once; the fd itself is closed when the last
-   * reference goes. */
-  shutdown (self->fd, SHUT_RDWR);
+  /* Close now, so the peer sees EOF (or, on a PTY, a hang-up) at once.
+   * Writers check `closed` under the lock before touching the fd, and
+   * both watches are gone, so nothing uses the number afterwards. */
+  g_mutex_lock (&self->lock);
+  if (self->fd >= 0)
+    {
+      close (self->fd);
+      self->fd = -1;
+    }
+  g_mutex_unlock (&self->lock);
 
   if (self->on_closed != NULL)
     self->on_closed (self, error, self->user_data);

@@ -1,11 +1,15 @@
 /* mitogen-glib.c: the command-line tool
  *
  *   mitogen-glib call [OPTIONS] [TARGET] MODULE.FUNCTION [JSON-ARG...]
+ *
+ * TARGET is a chain of hops (local, ssh:[USER@]HOST[:PORT], sudo[:USER],
+ * su[:USER], doas[:USER]); the password for hops that prompt comes from
+ * --ask-password or the environment variable MITOGEN_PASSWORD.
  *   mitogen-glib help [COMMAND]
  *   mitogen-glib --version
  *
  * Exit status: 0 on success, 1 when the call or the connection failed, 2 on
- * a usage error (including targets that cannot run yet).
+ * a usage error (including targets that cannot run yet, such as fork).
  *
  * SPDX-License-Identifier: BSD-3-Clause
  */
@@ -16,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 
 #include <mitogen-glib.h>
 
@@ -70,71 +75,26 @@ static const char call_description[] =
   "\n"
   "Targets:\n"
   "  local                    a new python on this machine (the default)\n"
-  "  ssh:[USER@]HOST[:PORT]   over SSH         (not supported yet)\n"
-  "  sudo[:USER], su[:USER], doas[:USER]      (not supported yet)\n"
+  "  ssh:[USER@]HOST[:PORT]   over SSH (the OpenSSH client and your ssh_config)\n"
+  "  sudo[:USER], su[:USER], doas[:USER]   as another account (root by default)\n"
   "  fork                     a fork of a child (not supported yet)\n"
-  "  Hops chain with '/', e.g. ssh:web1/sudo:root (not supported yet).\n"
+  "  Hops chain with '/', e.g. ssh:web1/sudo:root: each hop starts from the\n"
+  "  previous one.\n"
+  "\n"
+  "Passwords:\n"
+  "  ssh runs with BatchMode unless a password is given: keys (your agent, or\n"
+  "  --identity-file) only. A password comes from --ask-password (asked once\n"
+  "  on the terminal, without echo) or from the environment variable\n"
+  "  MITOGEN_PASSWORD; it is offered to every hop that prompts (ssh, sudo,\n"
+  "  su, doas), once per hop: a wrong password is never retried.\n"
   "\n"
   "Exit status:\n"
   "  0 success; 1 the function raised (the remote traceback is printed on\n"
   "  stderr), or the connection or the call failed; 2 usage error.";
 
-/* Connection targets. */
+/* Connection targets: parsed by mitogen_target_parse(). */
 
-typedef enum {
-  HOP_LOCAL,
-  HOP_SSH,
-  HOP_SUDO,
-  HOP_SU,
-  HOP_DOAS,
-  HOP_FORK,
-} HopMethod;
-
-typedef struct
-{
-  HopMethod method;
-  char *user;      /* ssh, sudo, su, doas; NULL for the method's default */
-  char *host;      /* ssh */
-  guint16 port;    /* ssh; 0 for the default */
-} Hop;
-
-typedef enum {
-  ARG_NONE,       /* `local`, `fork` */
-  ARG_USER,       /* `sudo[:user]`... */
-  ARG_HOST,       /* `ssh:[user@]host[:port]`, required */
-} HopArgument;
-
-static const struct
-{
-  const char *name;
-  HopMethod method;
-  HopArgument argument;
-} hop_methods[] = {
-  { "local", HOP_LOCAL, ARG_NONE },
-  { "ssh", HOP_SSH, ARG_HOST },
-  { "sudo", HOP_SUDO, ARG_USER },
-  { "su", HOP_SU, ARG_USER },
-  { "doas", HOP_DOAS, ARG_USER },
-  { "fork", HOP_FORK, ARG_NONE },
-};
-
-static const char *
-hop_method_name (HopMethod method)
-{
-  for (gsize i = 0; i < G_N_ELEMENTS (hop_methods); i++)
-    if (hop_methods[i].method == method)
-      return hop_methods[i].name;
-  g_assert_not_reached ();
-}
-
-static void
-hop_clear (gpointer data)
-{
-  Hop *hop = data;
-
-  g_clear_pointer (&hop->user, g_free);
-  g_clear_pointer (&hop->host, g_free);
-}
+static const char *const method_names[] = { "local", "ssh", "sudo", "su", "doas", "fork" };
 
 /* A module path never holds ':' or '/', and a method name has no dot, so
  * the first positional argument is unambiguous. */
@@ -143,219 +103,10 @@ looks_like_target (const char *arg)
 {
   if (strchr (arg, ':') != NULL || strchr (arg, '/') != NULL)
     return TRUE;
-  for (gsize i = 0; i < G_N_ELEMENTS (hop_methods); i++)
-    if (g_str_equal (arg, hop_methods[i].name))
+  for (gsize i = 0; i < G_N_ELEMENTS (method_names); i++)
+    if (g_str_equal (arg, method_names[i]))
       return TRUE;
   return FALSE;
-}
-
-/* User and host names end up on other programs' command lines: refuse
- * anything that could be read as an option or split into words. */
-static gboolean
-check_name (const char  *what,
-            const char  *name,
-            const char  *hop_text,
-            GError     **error)
-{
-  if (*name == '\0')
-    {
-      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                   "empty %s in target hop '%s'", what, hop_text);
-      return FALSE;
-    }
-  if (name[0] == '-')
-    {
-      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                   "%s '%s' in target hop '%s' must not start with '-'", what, name, hop_text);
-      return FALSE;
-    }
-  for (const char *p = name; *p; p++)
-    if ((guchar) *p <= ' ' || *p == 0x7f || *p == '@')
-      {
-        g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                     "invalid character in %s '%s' of target hop '%s'", what, name, hop_text);
-        return FALSE;
-      }
-  return TRUE;
-}
-
-/* "[user@]host[:port]", IPv6 addresses in brackets. */
-static gboolean
-parse_ssh_argument (Hop         *hop,
-                    const char  *argument,
-                    const char  *hop_text,
-                    GError     **error)
-{
-  const char *at = strrchr (argument, '@');
-  const char *hostport = argument;
-  const char *port_text = NULL;
-  g_autofree char *host = NULL;
-
-  if (at != NULL)
-    {
-      hop->user = g_strndup (argument, at - argument);
-      if (!check_name ("user", hop->user, hop_text, error))
-        return FALSE;
-      hostport = at + 1;
-    }
-
-  if (hostport[0] == '[')
-    {
-      const char *close = strchr (hostport, ']');
-
-      if (close == NULL || (close[1] != '\0' && close[1] != ':'))
-        {
-          g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                       "malformed bracketed host in target hop '%s'", hop_text);
-          return FALSE;
-        }
-      host = g_strndup (hostport + 1, close - hostport - 1);
-      if (close[1] == ':')
-        port_text = close + 2;
-    }
-  else
-    {
-      const char *colon = strchr (hostport, ':');
-
-      if (colon != NULL && strchr (colon + 1, ':') != NULL)
-        {
-          g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                       "too many ':' in target hop '%s' (write IPv6 addresses as [ADDRESS])",
-                       hop_text);
-          return FALSE;
-        }
-      host = colon ? g_strndup (hostport, colon - hostport) : g_strdup (hostport);
-      if (colon != NULL)
-        port_text = colon + 1;
-    }
-
-  if (!check_name ("host", host, hop_text, error))
-    return FALSE;
-  hop->host = g_steal_pointer (&host);
-
-  if (port_text != NULL)
-    {
-      guint64 port;
-
-      if (!g_ascii_string_to_unsigned (port_text, 10, 1, G_MAXUINT16, &port, NULL))
-        {
-          g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                       "invalid port '%s' in target hop '%s' (1 to 65535)", port_text, hop_text);
-          return FALSE;
-        }
-      hop->port = (guint16) port;
-    }
-  return TRUE;
-}
-
-static gboolean
-parse_hop (Hop         *hop,
-           const char  *text,
-           GError     **error)
-{
-  const char *colon = strchr (text, ':');
-  g_autofree char *name = colon ? g_strndup (text, colon - text) : g_strdup (text);
-  const char *argument = colon ? colon + 1 : NULL;
-
-  if (*text == '\0')
-    {
-      g_set_error_literal (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                           "empty hop in target (two '/' in a row, or one at an end)");
-      return FALSE;
-    }
-
-  for (gsize i = 0; i < G_N_ELEMENTS (hop_methods); i++)
-    {
-      if (!g_str_equal (name, hop_methods[i].name))
-        continue;
-
-      hop->method = hop_methods[i].method;
-      switch (hop_methods[i].argument)
-        {
-        case ARG_NONE:
-          if (argument != NULL)
-            {
-              g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                           "connection method '%s' takes no argument, got '%s'", name, text);
-              return FALSE;
-            }
-          return TRUE;
-        case ARG_USER:
-          if (argument == NULL)
-            return TRUE;
-          if (strchr (argument, ':') != NULL)
-            {
-              g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                           "target hop '%s' has too many ':' (%s[:USER])", text, name);
-              return FALSE;
-            }
-          hop->user = g_strdup (argument);
-          return check_name ("user", hop->user, text, error);
-        case ARG_HOST:
-          if (argument == NULL || *argument == '\0')
-            {
-              g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                           "connection method '%s' needs a host: %s:[USER@]HOST[:PORT]", name, name);
-              return FALSE;
-            }
-          return parse_ssh_argument (hop, argument, text, error);
-        default:
-          g_assert_not_reached ();
-        }
-    }
-
-  g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-               "unknown connection method '%s' (known: local, ssh, sudo, su, doas, fork)", name);
-  return FALSE;
-}
-
-/* Parses "hop[/hop...]" into an array of Hop, first hop first. */
-static GArray *
-parse_target (const char  *spec,
-              GError     **error)
-{
-  g_autoptr(GArray) hops = g_array_new (FALSE, TRUE, sizeof (Hop));
-  g_auto(GStrv) parts = g_strsplit (spec, "/", -1);
-
-  g_array_set_clear_func (hops, hop_clear);
-  for (gsize i = 0; parts[i] != NULL; i++)
-    {
-      Hop hop = { 0 };
-
-      if (!parse_hop (&hop, parts[i], error))
-        {
-          hop_clear (&hop);
-          return NULL;
-        }
-      g_array_append_val (hops, hop);
-    }
-  return g_steal_pointer (&hops);
-}
-
-/* Only a single local hop can run today. */
-static gboolean
-check_target_supported (GArray      *hops,
-                        const char  *spec,
-                        GError     **error)
-{
-  for (guint i = 0; i < hops->len; i++)
-    {
-      const Hop *hop = &g_array_index (hops, Hop, i);
-
-      if (hop->method != HOP_LOCAL)
-        {
-          g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
-                       "connection method '%s' is not supported yet", hop_method_name (hop->method));
-          return FALSE;
-        }
-    }
-  if (hops->len != 1)
-    {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
-                   "chained targets ('%s') are not supported yet", spec);
-      return FALSE;
-    }
-  return TRUE;
 }
 
 /* Command line. */
@@ -364,6 +115,12 @@ typedef struct
 {
   char *python;
   char *upstream_core;
+  char *identity_file;
+  char *known_hosts;
+  char *host_key_policy;
+  char **ssh_options;
+  char **ssh_args;
+  gboolean ask_password;
   char **paths;
   double timeout;
   double connect_timeout;
@@ -378,6 +135,11 @@ call_options_clear (CallOptions *options)
 {
   g_clear_pointer (&options->python, g_free);
   g_clear_pointer (&options->upstream_core, g_free);
+  g_clear_pointer (&options->identity_file, g_free);
+  g_clear_pointer (&options->known_hosts, g_free);
+  g_clear_pointer (&options->host_key_policy, g_free);
+  g_clear_pointer (&options->ssh_options, g_strfreev);
+  g_clear_pointer (&options->ssh_args, g_strfreev);
   g_clear_pointer (&options->paths, g_strfreev);
   g_clear_pointer (&options->class_name, g_free);
   g_clear_pointer (&options->kwargs, g_free);
@@ -405,6 +167,18 @@ call_option_context_new (CallOptions *options)
       "Indent the JSON result", NULL },
     { "debug", 0, 0, G_OPTION_ARG_NONE, &options->debug,
       "Log debug messages, the child's included, on stderr", NULL },
+    { "identity-file", 'i', 0, G_OPTION_ARG_FILENAME, &options->identity_file,
+      "ssh: authenticate with this private key only (no agent, no default keys)", "FILE" },
+    { "known-hosts", 0, 0, G_OPTION_ARG_FILENAME, &options->known_hosts,
+      "ssh: known hosts file instead of ~/.ssh/known_hosts", "FILE" },
+    { "host-key-policy", 0, 0, G_OPTION_ARG_STRING, &options->host_key_policy,
+      "ssh: what to do with unknown host keys: enforce (default), accept-new, ignore", "POLICY" },
+    { "ssh-option", 'o', 0, G_OPTION_ARG_STRING_ARRAY, &options->ssh_options,
+      "ssh: an ssh_config option, as ssh -o takes it (repeatable; wins over the above)", "NAME=VALUE" },
+    { "ssh-arg", 0, 0, G_OPTION_ARG_STRING_ARRAY, &options->ssh_args,
+      "ssh: one extra argument for ssh, e.g. --ssh-arg=-F --ssh-arg=/dev/null (repeatable)", "ARG" },
+    { "ask-password", 0, 0, G_OPTION_ARG_NONE, &options->ask_password,
+      "Ask for a password on the terminal (no echo) for the hops that prompt", NULL },
     G_OPTION_ENTRY_NULL
   };
   GOptionContext *context = g_option_context_new ("[TARGET] MODULE.FUNCTION [JSON-ARG...]");
@@ -574,13 +348,13 @@ shutdown_router (MitogenRouter *router)
 
 static int
 run_call (CallOptions *options,
+          GList       *hops,
           const char  *module,
           const char  *function,
           GVariant    *args,
           GVariant    *kwargs)
 {
   g_autoptr(MitogenRouter) router = NULL;
-  g_autoptr(MitogenConnectionOptions) connection = NULL;
   g_autoptr(MitogenContext) context = NULL;
   g_autoptr(GVariant) result = NULL;
   g_autoptr(GError) error = NULL;
@@ -592,15 +366,7 @@ run_call (CallOptions *options,
   for (gsize i = 0; options->paths != NULL && options->paths[i] != NULL; i++)
     mitogen_router_add_python_path (router, options->paths[i]);
 
-  connection = mitogen_connection_options_new ();
-  mitogen_connection_options_set_python_path (connection,
-                                              options->python ? options->python : DEFAULT_PYTHON);
-  mitogen_connection_options_set_connect_timeout (connection, options->connect_timeout);
-  mitogen_connection_options_set_debug (connection, options->debug);
-  if (options->upstream_core != NULL)
-    mitogen_connection_options_set_upstream_core_path (connection, options->upstream_core);
-
-  context = mitogen_router_local (router, connection, NULL, &error);
+  context = mitogen_router_connect_hops (router, hops, NULL, &error);
   if (context == NULL)
     {
       print_error (error->message);
@@ -634,6 +400,117 @@ run_call (CallOptions *options,
 
   shutdown_router (router);
   return status;
+}
+
+/* Reads a line from the terminal with echo off. */
+static char *
+ask_password (GError **error)
+{
+  struct termios saved;
+  struct termios quiet;
+  char line[1024];
+  FILE *tty = fopen ("/dev/tty", "r+e");
+  char *result;
+
+  if (tty == NULL)
+    {
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
+                   "--ask-password: no terminal to ask on (%s); set MITOGEN_PASSWORD instead",
+                   g_strerror (errno));
+      return NULL;
+    }
+  if (tcgetattr (fileno (tty), &saved) != 0)
+    {
+      fclose (tty);
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED, "--ask-password: not a terminal");
+      return NULL;
+    }
+  quiet = saved;
+  quiet.c_lflag &= ~(ECHO | ECHONL);
+  quiet.c_lflag |= ICANON;
+  /* Echo off before the prompt: whoever answers it as soon as it shows
+   * must not see the password echoed, nor have it flushed away. */
+  tcsetattr (fileno (tty), TCSAFLUSH, &quiet);
+  fputs ("Password: ", tty);
+  fflush (tty);
+  result = fgets (line, sizeof line, tty);
+  tcsetattr (fileno (tty), TCSADRAIN, &saved);
+  fputs ("\n", tty);
+  fclose (tty);
+  if (result == NULL)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED, "--ask-password: no password read");
+      return NULL;
+    }
+  line[strcspn (line, "\r\n")] = '\0';
+  result = g_strdup (line);
+  explicit_bzero (line, sizeof line);
+  return result;
+}
+
+/* The target's hops, with the command line's settings applied. */
+static GList *
+build_hops (CallOptions  *options,
+            const char   *target,
+            const char   *password,
+            GError      **error)
+{
+  g_autoptr(MitogenConnectionOptions) defaults = mitogen_connection_options_new ();
+  g_autoptr(GPtrArray) ssh_args = g_ptr_array_new ();
+  MitogenHostKeyPolicy policy = MITOGEN_HOST_KEY_POLICY_ENFORCE;
+  GList *hops;
+
+  mitogen_connection_options_set_python_path (defaults, options->python ? options->python : DEFAULT_PYTHON);
+  mitogen_connection_options_set_connect_timeout (defaults, options->connect_timeout);
+  mitogen_connection_options_set_debug (defaults, options->debug);
+  mitogen_connection_options_set_upstream_core_path (defaults, options->upstream_core);
+
+  if (options->host_key_policy != NULL)
+    {
+      GEnumClass *enum_class = g_type_class_ref (MITOGEN_TYPE_HOST_KEY_POLICY);
+      GEnumValue *value = g_enum_get_value_by_nick (enum_class, options->host_key_policy);
+
+      if (value == NULL)
+        {
+          g_type_class_unref (enum_class);
+          g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                       "--host-key-policy: '%s' is not one of enforce, accept-new, ignore",
+                       options->host_key_policy);
+          return NULL;
+        }
+      policy = value->value;
+      g_type_class_unref (enum_class);
+    }
+  for (gsize i = 0; options->ssh_args != NULL && options->ssh_args[i] != NULL; i++)
+    g_ptr_array_add (ssh_args, options->ssh_args[i]);
+  for (gsize i = 0; options->ssh_options != NULL && options->ssh_options[i] != NULL; i++)
+    {
+      g_ptr_array_add (ssh_args, "-o");
+      g_ptr_array_add (ssh_args, options->ssh_options[i]);
+    }
+  g_ptr_array_add (ssh_args, NULL);
+
+  hops = mitogen_target_parse (target, defaults, error);
+  for (GList *l = hops; l != NULL; l = l->next)
+    {
+      if (MITOGEN_IS_SSH_OPTIONS (l->data))
+        {
+          MitogenSshOptions *ssh = l->data;
+
+          mitogen_ssh_options_set_identity_file (ssh, options->identity_file);
+          mitogen_ssh_options_set_known_hosts_file (ssh, options->known_hosts);
+          mitogen_ssh_options_set_host_key_policy (ssh, policy);
+          mitogen_ssh_options_set_ssh_args (ssh, ssh_args->len > 1 ? (const char * const *) ssh_args->pdata : NULL);
+          mitogen_ssh_options_set_password (ssh, password);
+        }
+      else if (MITOGEN_IS_SUDO_OPTIONS (l->data))
+        mitogen_sudo_options_set_password (l->data, password);
+      else if (MITOGEN_IS_SU_OPTIONS (l->data))
+        mitogen_su_options_set_password (l->data, password);
+      else if (MITOGEN_IS_DOAS_OPTIONS (l->data))
+        mitogen_doas_options_set_password (l->data, password);
+    }
+  return hops;
 }
 
 static gboolean
@@ -699,7 +576,8 @@ command_call (int    argc,
   g_autoptr(GOptionContext) option_context = call_option_context_new (&options);
   g_autoptr(GPtrArray) positionals = NULL;
   g_autoptr(GError) error = NULL;
-  g_autoptr(GArray) hops = NULL;
+  g_autolist(MitogenConnectionOptions) hops = NULL;
+  g_autofree char *password = NULL;
   g_autoptr(GPtrArray) arg_values = g_ptr_array_new_with_free_func ((GDestroyNotify) g_variant_unref);
   g_autoptr(GVariant) args = NULL;
   g_autoptr(GVariant) kwargs = NULL;
@@ -725,9 +603,8 @@ command_call (int    argc,
       goto out;
     }
 
-  hops = parse_target (target, &error);
-  if (hops == NULL || !check_target_supported (hops, target, &error) ||
-      !split_function (positionals->pdata[first], &module, &function, &error))
+  hops = build_hops (&options, target, NULL, &error);
+  if (hops == NULL || !split_function (positionals->pdata[first], &module, &function, &error))
     {
       status = usage_error (option_context, error->message);
       goto out;
@@ -765,7 +642,27 @@ command_call (int    argc,
   if (options.debug)
     mitogen_set_debug (TRUE);
 
-  status = run_call (&options, module, function, args, kwargs);
+  /* Asked only once the command line is known to be good. */
+  if (options.ask_password)
+    password = ask_password (&error);
+  else if (g_getenv ("MITOGEN_PASSWORD") != NULL)
+    password = g_strdup (g_getenv ("MITOGEN_PASSWORD"));
+  if (options.ask_password && password == NULL)
+    {
+      print_error (error->message);
+      status = EXIT_CALL_FAILED;
+      goto out;
+    }
+  if (password != NULL)
+    {
+      g_list_free_full (g_steal_pointer (&hops), g_object_unref);
+      hops = build_hops (&options, target, password, &error);
+      g_assert (hops != NULL);
+    }
+
+  status = run_call (&options, hops, module, function, args, kwargs);
+  if (password != NULL)
+    explicit_bzero (password, strlen (password));
 
 out:
   call_options_clear (&options);

@@ -624,6 +624,7 @@ _corked = []         # frames written before MITO002; None once uncorked
 _mutex = _thread.allocate_lock()
 _waiters = []        # locks of threads waiting for something to change
 _reader = None       # ident of the thread currently reading the transport
+_router_thread = None  # mitogen.parent's routing thread: then the only reader
 _seq = 0             # number of calls started (read by the watcher)
 _rpoll = None
 _wake_r = _wake_w = -1
@@ -799,7 +800,8 @@ def _wait(pred, timeout=None):
                 remaining = deadline - _monotonic()
                 if remaining <= 0 and tried:
                     raise TimeoutError('timed out')
-            if _reader is None or _reader == me:
+            if _reader == me or _reader is None and \
+                    _router_thread in (None, me):
                 outer, _reader = _reader, me
                 _mutex.release()
                 try:

@@ -11,9 +11,18 @@ protocol 2; mitogen types are written as GLOBAL references to the
 whitelisted `mitogen.core` names (see Ref).  Replies are read with an
 unpickler that accepts nothing but the whitelist.
 
+For intermediate mode (parent.py) it also answers ALLOCATE_ID with blocks
+of 1000 ids, records ADD_ROUTE/DEL_ROUTE, serves parent.py (minified, as
+it would be shipped) for GET_MODULE 'mitogen.parent', addresses calls to
+any context id, and, like a real master's respondent receivers, fails
+pending calls to a context when a DEL_ROUTE for it arrives (or the
+connection ends).
+
 Environment: MITOGEN_TEST_CHILD_PYTHON picks the child's interpreter
 (default: the one running the tests); MITOGEN_TEST_RUNTIME_Z names a
-compressed runtime to boot instead of minifying runtime.py here.
+compressed runtime to boot instead of minifying runtime.py here;
+MITOGEN_TEST_PARENT_PY names the parent.py to serve as mitogen.parent
+instead of minifying mitogen-glib/child/parent.py here.
 """
 
 import collections
@@ -33,6 +42,7 @@ import zlib
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 RUNTIME = os.path.join(ROOT, 'mitogen-glib', 'child', 'runtime.py')
+PARENT = os.path.join(ROOT, 'mitogen-glib', 'child', 'parent.py')
 STAGE1 = os.path.join(ROOT, 'mitogen-glib', 'child', 'stage1.py.in')
 MINIFY = os.path.join(ROOT, 'tools', 'minify-child.py')
 DATA = os.path.join(HERE, 'data')
@@ -40,7 +50,8 @@ DATA = os.path.join(HERE, 'data')
 HDR = struct.Struct('>HLLLLLL')
 MAGIC = 0x4d49
 GET_MODULE, CALL_FUNCTION, FORWARD_LOG = 100, 101, 102
-DEL_ROUTE, SHUTDOWN, LOAD_MODULE, CALL_SERVICE = 104, 106, 107, 110
+ADD_ROUTE, DEL_ROUTE, ALLOCATE_ID, SHUTDOWN = 103, 104, 105, 106
+LOAD_MODULE, FORWARD_MODULE, CALL_SERVICE = 107, 108, 110
 IS_DEAD = 999
 
 _built = {}
@@ -69,6 +80,30 @@ def build_runtime(compress=True):
         finally:
             os.unlink(out)
     return _built[compress]
+
+
+def load_minifier():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('minify', MINIFY)
+    minify = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(minify)
+    return minify
+
+
+def parent_source():
+    """parent.py as served to children: MITOGEN_TEST_PARENT_PY, else
+    minified here (what the build should ship)."""
+    if 'parent' not in _built:
+        path = os.environ.get('MITOGEN_TEST_PARENT_PY')
+        if path:
+            with open(path, 'rb') as fp:
+                _built['parent'] = fp.read()
+        else:
+            with open(PARENT, encoding='utf-8') as fp:
+                text = load_minifier().minify(fp.read())
+            compile(text, PARENT, 'exec')
+            _built['parent'] = text.encode('utf-8')
+    return _built['parent']
 
 
 def stage1(size, config):
@@ -213,6 +248,13 @@ class FakeMaster(object):
         self._next_handle = 1000
         self._wlock = threading.Lock()
         self.preamble_lines = []
+        self.env = None
+        self.next_id = context_id + 1
+        self.routes_added = []      # (src, id, name)
+        self.routes_deleted = []    # (src, id)
+        self.get_module_srcs = []   # (src, name)
+        self.log_frames = []        # (src, name, level, text)
+        self.pending = {}           # reply handle -> context id called
 
     # -- process
     def start(self, stderr=subprocess.PIPE, reader=True, extra=b''):
@@ -220,7 +262,7 @@ class FakeMaster(object):
         program = stage1(len(runtime), self.config)
         self.sock, child = socket.socketpair()
         self.cwd = tempfile.mkdtemp(prefix='mitogen-child-cwd-')
-        env = dict(os.environ)
+        env = dict(self.env or os.environ)
         env.pop('PYTHONPATH', None)
         t0 = time.monotonic()
         self.proc = subprocess.Popen([self.python, '-c', program],
@@ -281,20 +323,47 @@ class FakeMaster(object):
             pass
         finally:
             self.eof.set()
+            for handle in list(self.pending):
+                self._fail_pending(handle, 'the connection to the child '
+                                   'ended')
             with self.cond:
                 self.cond.notify_all()
+
+    def _fail_pending(self, handle, reason):
+        if self.pending.pop(handle, None) is not None:
+            self.queues[handle].put(Frame(0, 0, 0, handle, IS_DEAD,
+                                          reason.encode('utf-8')))
 
     def _on_frame(self, frame):
         if frame.handle == FORWARD_LOG:
             name, level, text = frame.data.decode('utf-8').split('\0', 2)
             with self.cond:
                 self.logs.append((name, int(level), text))
+                self.log_frames.append((frame.src, name, int(level), text))
                 self.cond.notify_all()
         elif frame.handle == GET_MODULE:
             name = frame.data.decode('utf-8')
             self.get_module_requests.append(name)
-            self.serve_module(name)
+            self.get_module_srcs.append((frame.src, name))
+            self.serve_module(name, dst=frame.src)
+        elif frame.handle == ALLOCATE_ID:
+            first, self.next_id = self.next_id, self.next_id + 1000
+            self.send(frame.reply_to, dumps((first, first + 1000)),
+                      dst=frame.src)
+        elif frame.handle in (ADD_ROUTE, DEL_ROUTE):
+            head, _, name = frame.data.decode('utf-8').partition(':')
+            with self.cond:
+                if frame.handle == ADD_ROUTE:
+                    self.routes_added.append((frame.src, int(head), name))
+                else:
+                    self.routes_deleted.append((frame.src, int(head)))
+                    for handle, dst in list(self.pending.items()):
+                        if dst == int(head):
+                            self._fail_pending(handle, 'the respondent '
+                                               'Context has disconnected')
+                self.cond.notify_all()
         else:
+            self.pending.pop(frame.handle, None)
             self.queues[frame.handle].put(frame)
 
     # -- module responder
@@ -312,6 +381,9 @@ class FakeMaster(object):
         return None, None
 
     def _load_module_tuple(self, name):
+        if name == 'mitogen.parent':
+            return (name, None, PARENT, Blob(zlib.compress(parent_source(),
+                                                           9)), [])
         path, present = self._find(name)
         if path is None:
             return (name, None, None, None, ())
@@ -320,13 +392,20 @@ class FakeMaster(object):
         return (name, present, path, Blob(zlib.compress(source, 9)),
                 list(self.related.get(name, ())))
 
-    def serve_module(self, name):
+    def serve_module(self, name, dst=None):
         for rel in self.related.get(name, ()):
             if rel not in self.sent_modules:
                 self.sent_modules.add(rel)
-                self.send(LOAD_MODULE, dumps(self._load_module_tuple(rel)))
+                self.send(LOAD_MODULE, dumps(self._load_module_tuple(rel)),
+                          dst=dst)
         self.sent_modules.add(name)
-        self.send(LOAD_MODULE, dumps(self._load_module_tuple(name)))
+        self.send(LOAD_MODULE, dumps(self._load_module_tuple(name)), dst=dst)
+
+    def forward_module(self, target, name):
+        """As a master's forward_modules(): LOAD_MODULE to the first hop,
+        then FORWARD_MODULE naming the target."""
+        self.serve_module(name)
+        self.send(FORWARD_MODULE, ('%d\0%s' % (target, name)).encode())
 
     # -- messages
     def new_handle(self):
@@ -365,16 +444,44 @@ class FakeMaster(object):
         chain_id = kwargs.pop('_chain', None)
         reply = kwargs.pop('_reply', True)
         auth = kwargs.pop('_auth', 0)
+        dst = kwargs.pop('_dst', self.context_id)
         handle = self.new_handle() if reply else 0
+        if reply:
+            self.pending[handle] = dst
         self.send(CALL_FUNCTION, dumps((chain_id, module, klass, func, args,
                                         Kwargs(kwargs))),
-                  reply_to=handle, auth=auth)
+                  reply_to=handle, auth=auth, dst=dst)
         return handle
 
     def call(self, module, func, *args, **kwargs):
         timeout = kwargs.pop('_timeout', 10)
         return self.get_value(self.call_async(module, func, *args, **kwargs),
                               timeout)
+
+    def proxy_connect(self, via, method, name=None, _timeout=60, **kwargs):
+        """mitogen.parent._proxy_connect in context via, as upstream's
+        master calls it; returns the reply dict."""
+        return self.call('mitogen.parent', '_proxy_connect', name=name,
+                         method_name=method, kwargs=Kwargs(kwargs),
+                         _dst=via, _timeout=_timeout)
+
+    def connect_via(self, via, method, **kwargs):
+        """proxy_connect that must succeed: returns the new id."""
+        reply = self.proxy_connect(via, method, **kwargs)
+        if reply.get('msg') is not None or reply.get('id') is None:
+            raise AssertionError('connect via %d failed: %r' % (via, reply))
+        return reply['id']
+
+    def wait_for(self, pred, timeout=10, what='condition'):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while not pred():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError('timed out waiting for %s; routes '
+                                         '+%r -%r' % (what, self.routes_added,
+                                                      self.routes_deleted))
+                self.cond.wait(min(remaining, 0.1))
 
     def wait_log(self, pred, timeout=10):
         deadline = time.monotonic() + timeout
