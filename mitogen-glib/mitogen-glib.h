@@ -26,6 +26,7 @@
 #include "mitogen-su-options.h"
 #include "mitogen-doas-options.h"
 #include "mitogen-context.h"
+#include "mitogen-fork-options.h"
 #include "mitogen-log.h"
 #include "mitogen-receiver.h"
 #include "mitogen-router.h"

@@ -179,6 +179,22 @@ MitogenContext *mitogen_router_doas_finish       (MitogenRouter            *self
                                                   GError                  **error) G_GNUC_WARN_UNUSED_RESULT;
 
 MITOGEN_AVAILABLE_IN_1_0
+MitogenContext *mitogen_router_fork              (MitogenRouter       *self,
+                                                  MitogenContext      *from,
+                                                  GCancellable        *cancellable,
+                                                  GError             **error) G_GNUC_WARN_UNUSED_RESULT;
+MITOGEN_AVAILABLE_IN_1_0
+void            mitogen_router_fork_async        (MitogenRouter       *self,
+                                                  MitogenContext      *from,
+                                                  GCancellable        *cancellable,
+                                                  GAsyncReadyCallback  callback,
+                                                  gpointer             user_data);
+MITOGEN_AVAILABLE_IN_1_0
+MitogenContext *mitogen_router_fork_finish       (MitogenRouter       *self,
+                                                  GAsyncResult        *result,
+                                                  GError             **error) G_GNUC_WARN_UNUSED_RESULT;
+
+MITOGEN_AVAILABLE_IN_1_0
 void            mitogen_router_shutdown          (MitogenRouter       *self);
 
 G_END_DECLS

@@ -9,6 +9,7 @@
 
 #include "mitogen-context.h"
 #include "mitogen-doas-options.h"
+#include "mitogen-fork-options.h"
 #include "mitogen-ssh-options.h"
 #include "mitogen-su-options.h"
 #include "mitogen-sudo-options.h"
@@ -176,11 +177,7 @@ parse_hop (const char  *text,
               return NULL;
             }
           if (g_str_equal (name, "fork"))
-            {
-              g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
-                                   "connection method 'fork' is not supported yet");
-              return NULL;
-            }
+            return MITOGEN_CONNECTION_OPTIONS (mitogen_fork_options_new (NULL));
           return mitogen_connection_options_new ();
         case ARG_USER:
           if (argument == NULL)
@@ -238,7 +235,8 @@ copy_defaults (MitogenConnectionOptions *hop,
  * - `sudo[:USER]`, `su[:USER]`, `doas[:USER]`
  *   ([class@Mitogen.SudoOptions], [class@Mitogen.SuOptions],
  *   [class@Mitogen.DoasOptions]; root by default);
- * - `fork` (not supported yet: %G_IO_ERROR_NOT_SUPPORTED).
+ * - `fork`: a fork of the previous hop's context
+ *   ([class@Mitogen.ForkOptions]); not valid as the first hop.
  *
  * For example `ssh:admin@web1/sudo:postgres`. User and host names must not
  * start with `-` nor contain white space. The options returned can be
@@ -274,6 +272,13 @@ mitogen_target_parse (const char                *target,
       if (hop == NULL)
         {
           g_list_free_full (hops, g_object_unref);
+          return NULL;
+        }
+      if (i == 0 && MITOGEN_IS_FORK_OPTIONS (hop))
+        {
+          g_object_unref (hop);
+          g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                               "a fork needs a context to fork: 'fork' cannot be the first hop (try local/fork)");
           return NULL;
         }
       if (defaults != NULL)
@@ -368,7 +373,20 @@ connect_next (GTask *task)
   if (state->previous != NULL)
     mitogen_connection_options_set_via (hop, state->previous);
 
-  if (MITOGEN_IS_SSH_OPTIONS (hop))
+  if (MITOGEN_IS_FORK_OPTIONS (hop))
+    {
+      g_autoptr(MitogenContext) from = mitogen_connection_options_get_via (hop);
+
+      if (from == NULL)
+        {
+          g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                                   "a fork needs a context to fork: it cannot be the first hop");
+          g_object_unref (task);
+          return;
+        }
+      mitogen_router_fork_async (router, from, cancellable, hop_done, task);
+    }
+  else if (MITOGEN_IS_SSH_OPTIONS (hop))
     mitogen_router_ssh_async (router, MITOGEN_SSH_OPTIONS (hop), cancellable, hop_done, task);
   else if (MITOGEN_IS_SUDO_OPTIONS (hop))
     mitogen_router_sudo_async (router, MITOGEN_SUDO_OPTIONS (hop), cancellable, hop_done, task);

@@ -416,9 +416,17 @@ test_target_parse (void)
     }
   {
     GList *none = mitogen_target_parse ("fork", NULL, &error);
+    g_autolist(MitogenConnectionOptions) forked = NULL;
 
+    /* A fork needs something to fork. */
     g_assert_null (none);
-    g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED);
+    g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+    g_clear_error (&error);
+
+    forked = mitogen_target_parse ("local/fork", NULL, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (g_list_length (forked), ==, 2);
+    g_assert_true (MITOGEN_IS_FORK_OPTIONS (g_list_nth_data (forked, 1)));
   }
 }
 

@@ -77,7 +77,7 @@ static const char call_description[] =
   "  local                    a new python on this machine (the default)\n"
   "  ssh:[USER@]HOST[:PORT]   over SSH (the OpenSSH client and your ssh_config)\n"
   "  sudo[:USER], su[:USER], doas[:USER]   as another account (root by default)\n"
-  "  fork                     a fork of a child (not supported yet)\n"
+  "  fork                     a fork of the previous hop (e.g. local/fork)\n"
   "  Hops chain with '/', e.g. ssh:web1/sudo:root: each hop starts from the\n"
   "  previous one.\n"
   "\n"

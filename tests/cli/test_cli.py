@@ -228,13 +228,18 @@ class ErrorTests(CliTestCase):
 
     def test_targets(self):
         result = self.call_fails(2, "fork", "os.getpid")
-        self.assertIn("is not supported yet", result.stderr)
+        self.assertIn("needs a context to fork", result.stderr)
         result = self.call_fails(2, "ssh", "os.getpid")
         self.assertIn("needs a host", result.stderr)
         # Loopback only: a closed port is refused at once.
         result = self.call_fails(1, "--connect-timeout", "10", "ssh:127.0.0.1:1", "os.getpid")
         self.assertIn("Connection refused", result.stderr)
-        # A chain of local hops runs through the via= machinery.
+        # A fork of a local child, and a chain of local hops, run through
+        # the via= machinery.
+        result = subprocess.run([CLI, "call", "--python", PYTHON, "local/fork", "os.getppid"],
+                                capture_output=True, text=True, timeout=120)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertGreater(int(result.stdout), 0)
         result = subprocess.run([CLI, "call", "--python", PYTHON, "local/local", "os.getppid"],
                                 capture_output=True, text=True, timeout=120)
         self.assertEqual(result.returncode, 0, result.stderr)
