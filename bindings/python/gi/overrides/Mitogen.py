@@ -197,6 +197,36 @@ class Router(Mitogen.Router):
             options.set_property(name.replace("_", "-"), value)
         return Mitogen.Router.local(self, options, cancellable)
 
+    def _connect(self, method, options_type, options, cancellable, properties):
+        if options is None:
+            options = options_type(**properties)
+        else:
+            for name, value in properties.items():
+                options.set_property(name.replace("_", "-"), value)
+        return method(self, options, cancellable)
+
+    def ssh(self, options=None, cancellable=None, **properties):
+        """Starts a child over ssh; keyword arguments set SshOptions
+        properties (hostname, username, port, identity_file, password...)."""
+        return self._connect(Mitogen.Router.ssh, Mitogen.SshOptions, options, cancellable, properties)
+
+    def sudo(self, options=None, cancellable=None, **properties):
+        """Starts a child through sudo; keyword arguments set SudoOptions
+        properties (username, password, via...)."""
+        return self._connect(Mitogen.Router.sudo, Mitogen.SudoOptions, options, cancellable, properties)
+
+    def su(self, options=None, cancellable=None, **properties):
+        return self._connect(Mitogen.Router.su, Mitogen.SuOptions, options, cancellable, properties)
+
+    def doas(self, options=None, cancellable=None, **properties):
+        return self._connect(Mitogen.Router.doas, Mitogen.DoasOptions, options, cancellable, properties)
+
+    def connect_target(self, target, cancellable=None, **defaults):
+        """Connects a target string such as 'ssh:web1/sudo:root'; keyword
+        arguments set the shared ConnectionOptions of every hop."""
+        options = Mitogen.ConnectionOptions(**defaults) if defaults else None
+        return Mitogen.Router.connect_target(self, target, options, cancellable)
+
     async def local_aio(self, options=None, **properties):
         """Awaitable local(): starts a child without blocking the event loop."""
         if options is None:
