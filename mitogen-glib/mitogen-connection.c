@@ -907,6 +907,13 @@ start_on_broker (gpointer user_data)
   /* Each source below holds its own reference; this one is the post's. */
 
   self->context_id = _mitogen_router_allocate_context_id (self->router);
+  if (self->context_id == 0)
+    {
+      finish (self, NULL, g_error_new_literal (MITOGEN_ERROR, MITOGEN_ERROR_CONNECT,
+                                               "This router has used up its context ids"));
+      connection_unref (self);
+      return;
+    }
   if (mitogen_connection_options_get_upstream_core_path (self->options) != NULL)
     self->plan = _mitogen_boot_plan_new_upstream (self->router, self->options, self->context_id, &error);
   else

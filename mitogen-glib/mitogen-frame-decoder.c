@@ -280,6 +280,15 @@ check_header (MitogenFrameDecoder  *self,
 }
 
 /* Queues the message of @header with @payload (owned). */
+/* Never a NULL buffer, even for an empty payload: consumers may treat
+ * the data as a string. */
+static GBytes *
+payload_bytes (const guint8 *data,
+               gsize         length)
+{
+  return length > 0 ? g_bytes_new (data, length) : g_bytes_new_static ("", 0);
+}
+
 static void
 emit (MitogenFrameDecoder *self,
       const guint8        *header,
@@ -404,7 +413,7 @@ mitogen_frame_decoder_feed (MitogenFrameDecoder  *self,
             {
               /* The whole payload is here too: copy it once, straight into
                * the message's GBytes. */
-              emit (self, header, g_bytes_new (data, self->length));
+              emit (self, header, payload_bytes (data, self->length));
               data += self->length;
               len -= self->length;
               self->offset += self->length;
@@ -426,7 +435,7 @@ mitogen_frame_decoder_feed (MitogenFrameDecoder  *self,
             {
               /* The header came in an earlier chunk, the whole payload in
                * this one: still a single copy. */
-              emit (self, self->header, g_bytes_new (data, self->length));
+              emit (self, self->header, payload_bytes (data, self->length));
               n = self->length;
             }
           else

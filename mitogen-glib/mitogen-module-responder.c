@@ -579,10 +579,11 @@ on_get_module (MitogenRouter  *router,
   if (mitogen_message_is_dead (message))
     return;
 
-  fullname = g_strndup (data, len);
+  /* An empty payload may come with no buffer at all. */
+  fullname = data != NULL ? g_strndup (data, len) : g_strdup ("");
   if (strlen (fullname) != len || !_mitogen_module_name_is_valid (fullname))
     {
-      g_autofree char *shown = g_utf8_make_valid (data, MIN (len, 80));
+      g_autofree char *shown = g_utf8_make_valid (data ? data : "", MIN (len, 80));
 
       g_message ("Module responder: refused invalid module name “%s” from context %u",
                  shown, message->src_id);

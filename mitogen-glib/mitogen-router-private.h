@@ -47,6 +47,7 @@ MitogenContext *_mitogen_router_register_stream (MitogenRouter *self,
                                                  MitogenStream *stream,
                                                  guint32        context_id,
                                                  const char    *name);
+/* 0 once the id space is exhausted. */
 guint32  _mitogen_router_allocate_context_id  (MitogenRouter *self);
 GMainContext *_mitogen_router_get_owner_context (MitogenRouter *self);
 /* Which child runtime a context runs: %NULL for mitogen-glib's own, or

@@ -65,7 +65,8 @@ struct _MitogenRouter
   GHashTable *contexts;         /* (lock) id -> (owned) MitogenContext */
   GHashTable *egress;           /* (lock) stream -> set of ids it sent to */
   GHashTable *upstream_dirs;    /* (lock) id -> (owned) package dir */
-  guint32 next_context_id;      /* (lock) */
+  guint64 next_context_id;      /* (lock) never wraps: ids are not reused */
+  GHashTable *allocations;      /* (lock) stream -> GArray of id blocks */
   guint64 max_message_size;     /* (lock) */
   gboolean exited;              /* (lock) the broker has exited */
 
@@ -192,6 +193,19 @@ deliver_local (MitogenRouter  *self,
     in_peer = GPOINTER_TO_UINT (g_hash_table_lookup (self->streams, in_stream));
   if (handler != NULL)
     {
+      /* A dead message that ends a respondent-bound channel is believed
+       * only from this process or from the direction of the respondent
+       * (it, or an intermediate on the way to it): a sibling must not be
+       * able to fail someone else's call. */
+      if (dead && handler->respondent_id != MITOGEN_NO_RESPONDENT && in_stream != NULL &&
+          g_hash_table_lookup (self->routes, GUINT_TO_POINTER (handler->respondent_id)) != in_stream)
+        {
+          g_mutex_unlock (&self->lock);
+          g_message ("Router: dead message for handle %u from context %u refused: "
+                     "it does not come from the direction of context %u",
+                     message->handle, message->src_id, handler->respondent_id);
+          return;
+        }
       if (!dead && handler->respondent_id != MITOGEN_NO_RESPONDENT &&
           message->src_id != handler->respondent_id)
         {
@@ -239,11 +253,17 @@ deliver_local (MitogenRouter  *self,
   handler_unref (handler);
 }
 
+/* Router-generated notices (dead replies) are dropped rather than queued
+ * behind this much unsent data: a peer that floods requests and reads
+ * nothing must not make us buffer its answers without bound. */
+#define NOTICE_QUEUE_LIMIT (1024 * 1024)
+
 static gboolean
-route_internal (MitogenRouter   *self,
-                MitogenMessage  *message,
-                MitogenStream   *in_stream,
-                GError         **error)
+route_message (MitogenRouter   *self,
+               MitogenMessage  *message,
+               MitogenStream   *in_stream,
+               gboolean         is_notice,
+               GError         **error)
 {
   g_autoptr(MitogenStream) out = NULL;
   gsize size = g_bytes_get_size (message->data);
@@ -317,6 +337,13 @@ route_internal (MitogenRouter   *self,
       return TRUE;
     }
 
+  if (is_notice && out != NULL && _mitogen_stream_get_queued_bytes (out) > NOTICE_QUEUE_LIMIT)
+    {
+      g_debug ("Router: dropped a notice for context %u: its stream is not draining",
+               message->dst_id);
+      return FALSE;
+    }
+
   if (out == NULL || out == in_stream || !_mitogen_stream_send (out, message))
     {
       g_autofree char *reason = g_strdup_printf ("no route to %u, my ID is %u",
@@ -329,6 +356,15 @@ route_internal (MitogenRouter   *self,
     }
 
   return TRUE;
+}
+
+static gboolean
+route_internal (MitogenRouter   *self,
+                MitogenMessage  *message,
+                MitogenStream   *in_stream,
+                GError         **error)
+{
+  return route_message (self, message, in_stream, FALSE, error);
 }
 
 /**
@@ -370,7 +406,7 @@ _mitogen_router_send_dead (MitogenRouter *self,
   dead->dst_id = dst_id;
   dead->src_id = self->context_id;
   dead->auth_id = self->context_id;
-  route_internal (self, dead, NULL, NULL);
+  route_message (self, dead, NULL, TRUE, NULL);
 }
 
 /* Streams. */
@@ -495,12 +531,39 @@ on_stream_closed (MitogenStream *stream,
     }
   was_registered = g_hash_table_remove (self->streams, stream);
   g_hash_table_remove (self->egress, stream);
+  g_hash_table_remove (self->allocations, stream);
   g_mutex_unlock (&self->lock);
 
   contexts_gone (self, gone);
 
   if (was_registered)
     _mitogen_broker_release (self->broker);
+}
+
+#define ID_BLOCK_SIZE 1000
+
+typedef struct
+{
+  guint32 first;
+  guint32 count;
+} IdBlock;
+
+/* Whether @id was allocated to a context behind @via. Called locked. */
+static gboolean
+id_allocated_via (MitogenRouter *self,
+                  MitogenStream *via,
+                  guint32        id)
+{
+  GArray *blocks = g_hash_table_lookup (self->allocations, via);
+
+  for (guint i = 0; blocks != NULL && i < blocks->len; i++)
+    {
+      IdBlock *block = &g_array_index (blocks, IdBlock, i);
+
+      if (id >= block->first && id - block->first < block->count)
+        return TRUE;
+    }
+  return FALSE;
 }
 
 /* Route monitoring (protocol reference 7.4): an intermediate child tells
@@ -514,12 +577,16 @@ parse_route_payload (MitogenMessage  *message,
 {
   gsize len;
   const char *data = g_bytes_get_data (message->data, &len);
-  g_autofree char *text = g_strndup (data, len);
+  g_autofree char *text = NULL;
   char *colon;
   char *end = NULL;
   guint64 value;
 
-  if (strlen (text) != len || len == 0 || len > 256)
+  /* An empty payload may come with no buffer at all. */
+  if (data == NULL || len == 0 || len > 256)
+    return FALSE;
+  text = g_strndup (data, len);
+  if (strlen (text) != len)
     return FALSE;
   colon = strchr (text, ':');
   if (colon != NULL)
@@ -571,6 +638,13 @@ on_add_route (MitogenRouter  *self,
     }
 
   g_mutex_lock (&self->lock);
+  if (!id_allocated_via (self, via, id))
+    {
+      g_mutex_unlock (&self->lock);
+      g_message ("Router: refused ADD_ROUTE for context %u from context %u: "
+                 "that id was not allocated to it", id, message->src_id);
+      return;
+    }
   if (!g_hash_table_contains (self->routes, GUINT_TO_POINTER (id)))
     {
       g_hash_table_insert (self->routes, GUINT_TO_POINTER (id), _mitogen_stream_ref (via));
@@ -632,8 +706,6 @@ on_del_route (MitogenRouter  *self,
   contexts_gone (self, gone);
 }
 
-#define ID_BLOCK_SIZE 1000
-
 static void
 on_allocate_id (MitogenRouter  *self,
                 MitogenMessage *message,
@@ -642,15 +714,42 @@ on_allocate_id (MitogenRouter  *self,
   MitogenPickleWriter writer;
   g_autoptr(GBytes) payload = NULL;
   g_autoptr(MitogenMessage) reply = NULL;
-  guint32 first;
+  MitogenStream *via;
+  gboolean exhausted;
+  guint32 first = 0;
 
   if (mitogen_message_is_dead (message) || message->reply_to == 0)
     return;
 
   g_mutex_lock (&self->lock);
-  first = self->next_context_id;
-  self->next_context_id += ID_BLOCK_SIZE;
+  via = g_hash_table_lookup (self->routes, GUINT_TO_POINTER (message->src_id));
+  exhausted = self->next_context_id + ID_BLOCK_SIZE > (guint64) G_MAXUINT32 + 1;
+  if (via != NULL && !exhausted)
+    {
+      IdBlock block = { (guint32) self->next_context_id, ID_BLOCK_SIZE };
+      GArray *blocks = g_hash_table_lookup (self->allocations, via);
+
+      first = block.first;
+      self->next_context_id += ID_BLOCK_SIZE;
+      /* Remember which stream got the block: only contexts behind it may
+       * announce these ids with ADD_ROUTE. */
+      if (blocks == NULL)
+        {
+          blocks = g_array_new (FALSE, FALSE, sizeof (IdBlock));
+          g_hash_table_insert (self->allocations, via, blocks);
+        }
+      g_array_append_val (blocks, block);
+    }
   g_mutex_unlock (&self->lock);
+
+  if (via == NULL || exhausted)
+    {
+      g_message ("Router: refused ALLOCATE_ID from context %u: %s", message->src_id,
+                 exhausted ? "context ids exhausted" : "no route to it");
+      _mitogen_router_send_dead (self, message->src_id, message->reply_to,
+                                 exhausted ? "context ids exhausted" : "refused by policy");
+      return;
+    }
 
   _mitogen_pickle_writer_init (&writer, MITOGEN_PICKLE_FLAGS_NONE, 32);
   _mitogen_pickle_writer_int64 (&writer, first);
@@ -827,6 +926,7 @@ mitogen_router_finalize (GObject *object)
   g_clear_pointer (&self->contexts, g_hash_table_unref);
   g_clear_pointer (&self->egress, g_hash_table_unref);
   g_clear_pointer (&self->upstream_dirs, g_hash_table_unref);
+  g_clear_pointer (&self->allocations, g_hash_table_unref);
   g_clear_pointer (&self->owner_context, g_main_context_unref);
   g_clear_object (&self->broker);
   g_mutex_clear (&self->lock);
@@ -960,6 +1060,7 @@ mitogen_router_init (MitogenRouter *self)
   self->egress = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) g_hash_table_unref);
   self->upstream_dirs = g_hash_table_new_full (NULL, NULL, NULL, g_free);
   self->next_context_id = 1;
+  self->allocations = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) g_array_unref);
   self->next_handle = MITOGEN_HANDLE_FIRST_DYNAMIC;
   self->max_message_size = MITOGEN_MESSAGE_DEFAULT_MAX_SIZE;
   self->child_log_level = 30;
@@ -1353,7 +1454,10 @@ _mitogen_router_allocate_context_id (MitogenRouter *self)
   guint32 id;
 
   g_mutex_lock (&self->lock);
-  id = self->next_context_id++;
+  if (self->next_context_id > G_MAXUINT32)
+    id = 0;  /* exhausted: ids are never reused */
+  else
+    id = (guint32) self->next_context_id++;
   g_mutex_unlock (&self->lock);
 
   return id;

@@ -221,11 +221,16 @@ class Router(Mitogen.Router):
     def doas(self, options=None, cancellable=None, **properties):
         return self._connect(Mitogen.Router.doas, Mitogen.DoasOptions, options, cancellable, properties)
 
-    def connect_target(self, target, cancellable=None, **defaults):
-        """Connects a target string such as 'ssh:web1/sudo:root'; keyword
-        arguments set the shared ConnectionOptions of every hop."""
-        options = Mitogen.ConnectionOptions(**defaults) if defaults else None
-        return Mitogen.Router.connect_target(self, target, options, cancellable)
+    def connect_target(self, target, defaults=None, cancellable=None, **properties):
+        """Connects a target string such as 'ssh:web1/sudo:root'. defaults
+        (ConnectionOptions), or keyword arguments naming its properties,
+        set the shared settings of every hop."""
+        if defaults is None and properties:
+            defaults = Mitogen.ConnectionOptions(**properties)
+        elif properties:
+            for name, value in properties.items():
+                defaults.set_property(name.replace("_", "-"), value)
+        return Mitogen.Router.connect_target(self, target, defaults, cancellable)
 
     async def local_aio(self, options=None, **properties):
         """Awaitable local(): starts a child without blocking the event loop."""
