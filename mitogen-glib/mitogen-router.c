@@ -72,6 +72,7 @@ struct _MitogenRouter
 
   guint next_handle;            /* (atomic) */
   int child_log_level;          /* (atomic) */
+  guint notices_dropped;        /* (atomic) */
 
   MitogenModuleResponder *responder; /* (owned) read-only after init */
 };
@@ -339,8 +340,12 @@ route_message (MitogenRouter   *self,
 
   if (is_notice && out != NULL && _mitogen_stream_get_queued_bytes (out) > NOTICE_QUEUE_LIMIT)
     {
-      g_debug ("Router: dropped a notice for context %u: its stream is not draining",
-               message->dst_id);
+      guint dropped = (guint) g_atomic_int_add ((gint *) &self->notices_dropped, 1) + 1;
+
+      /* A flood would flood the log too: say it at 1, 2, 4, 8... */
+      if ((dropped & (dropped - 1)) == 0)
+        g_message ("Router: %u dead replies dropped so far; the latest for context %u, "
+                   "whose stream is not draining", dropped, message->dst_id);
       return FALSE;
     }
 
