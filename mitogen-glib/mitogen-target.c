@@ -216,13 +216,37 @@ copy_defaults (MitogenConnectionOptions *hop,
   mitogen_connection_options_set_connect_timeout (hop, mitogen_connection_options_get_connect_timeout (defaults));
   mitogen_connection_options_set_debug (hop, mitogen_connection_options_get_debug (defaults));
   mitogen_connection_options_set_upstream_core_path (hop, mitogen_connection_options_get_upstream_core_path (defaults));
+
+  /* ssh defaults (keys, host-key policy, arguments) apply to every ssh
+   * hop; a target string has no room for them. */
+  if (MITOGEN_IS_SSH_OPTIONS (defaults) && MITOGEN_IS_SSH_OPTIONS (hop))
+    {
+      MitogenSshOptions *from = MITOGEN_SSH_OPTIONS (defaults);
+      MitogenSshOptions *to = MITOGEN_SSH_OPTIONS (hop);
+
+      if (mitogen_ssh_options_get_identity_file (from) != NULL)
+        mitogen_ssh_options_set_identity_file (to, mitogen_ssh_options_get_identity_file (from));
+      if (mitogen_ssh_options_get_known_hosts_file (from) != NULL)
+        mitogen_ssh_options_set_known_hosts_file (to, mitogen_ssh_options_get_known_hosts_file (from));
+      if (mitogen_ssh_options_get_ssh_path (from) != NULL)
+        mitogen_ssh_options_set_ssh_path (to, mitogen_ssh_options_get_ssh_path (from));
+      if (mitogen_ssh_options_get_ssh_args (from) != NULL)
+        mitogen_ssh_options_set_ssh_args (to, mitogen_ssh_options_get_ssh_args (from));
+      mitogen_ssh_options_set_host_key_policy (to, mitogen_ssh_options_get_host_key_policy (from));
+      mitogen_ssh_options_set_compression (to, mitogen_ssh_options_get_compression (from));
+      mitogen_ssh_options_set_keepalive_interval (to, mitogen_ssh_options_get_keepalive_interval (from));
+      mitogen_ssh_options_set_keepalive_count (to, mitogen_ssh_options_get_keepalive_count (from));
+    }
 }
 
 /**
  * mitogen_target_parse:
  * @target: a target: hops separated by `/`
  * @defaults: (nullable): options whose shared settings (Python path,
- *   connect timeout, debug, upstream core) every hop starts from
+ *   connect timeout, debug, upstream core) every hop starts from; when
+ *   they are [class@Mitogen.SshOptions], their identity file, known-hosts
+ *   file, host-key policy, ssh path and arguments, compression and
+ *   keepalive settings apply to every ssh hop as well
  * @error: return location for a #GError
  *
  * Parses a target string into connection options, one per hop, first hop
