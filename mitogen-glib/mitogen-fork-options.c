@@ -9,7 +9,7 @@
 #include "mitogen-context.h"
 #include "mitogen-error.h"
 #include "mitogen-fork-options.h"
-#include "mitogen-router.h"
+#include "mitogen-router-private.h"
 
 /**
  * MitogenForkOptions:
@@ -126,16 +126,6 @@ mitogen_router_fork_finish (MitogenRouter  *self,
   return g_task_propagate_pointer (G_TASK (result), error);
 }
 
-static void
-sync_done (GObject      *source,
-           GAsyncResult *result,
-           gpointer      user_data)
-{
-  GAsyncResult **out = user_data;
-
-  *out = g_object_ref (result);
-}
-
 /**
  * mitogen_router_fork:
  * @self: a router
@@ -155,17 +145,10 @@ mitogen_router_fork (MitogenRouter   *self,
                      GCancellable    *cancellable,
                      GError         **error)
 {
-  g_autoptr(GMainContext) context = g_main_context_new ();
-  g_autoptr(GAsyncResult) result = NULL;
-
   g_return_val_if_fail (MITOGEN_IS_ROUTER (self), NULL);
   g_return_val_if_fail (MITOGEN_IS_CONTEXT (from), NULL);
 
-  g_main_context_push_thread_default (context);
-  mitogen_router_fork_async (self, from, cancellable, sync_done, &result);
-  while (result == NULL)
-    g_main_context_iteration (context, TRUE);
-  g_main_context_pop_thread_default (context);
-
-  return mitogen_router_fork_finish (self, result, error);
+  return _mitogen_router_run_sync (self, from,
+                                   (MitogenRouterAsyncFunc) mitogen_router_fork_async,
+                                   mitogen_router_fork_finish, cancellable, error);
 }

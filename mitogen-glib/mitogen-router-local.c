@@ -7,7 +7,7 @@
 
 #include "mitogen-connection-private.h"
 #include "mitogen-context.h"
-#include "mitogen-router.h"
+#include "mitogen-router-private.h"
 
 /**
  * mitogen_router_local_async:
@@ -88,6 +88,26 @@ sync_done (GObject      *source,
   *out = g_object_ref (result);
 }
 
+MitogenContext *
+_mitogen_router_run_sync (MitogenRouter           *self,
+                          gpointer                 arg,
+                          MitogenRouterAsyncFunc   async_func,
+                          MitogenRouterFinishFunc  finish_func,
+                          GCancellable            *cancellable,
+                          GError                 **error)
+{
+  g_autoptr(GMainContext) context = g_main_context_new ();
+  g_autoptr(GAsyncResult) result = NULL;
+
+  g_main_context_push_thread_default (context);
+  async_func (self, arg, cancellable, sync_done, &result);
+  while (result == NULL)
+    g_main_context_iteration (context, TRUE);
+  g_main_context_pop_thread_default (context);
+
+  return finish_func (self, result, error);
+}
+
 /**
  * mitogen_router_local:
  * @self: a router
@@ -109,18 +129,10 @@ mitogen_router_local (MitogenRouter             *self,
                       GCancellable              *cancellable,
                       GError                   **error)
 {
-  g_autoptr(GMainContext) context = g_main_context_new ();
-  g_autoptr(GAsyncResult) result = NULL;
-
   g_return_val_if_fail (MITOGEN_IS_ROUTER (self), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  /* As GSubprocess does: run the async form on a private context. */
-  g_main_context_push_thread_default (context);
-  mitogen_router_local_async (self, options, cancellable, sync_done, &result);
-  while (result == NULL)
-    g_main_context_iteration (context, TRUE);
-  g_main_context_pop_thread_default (context);
-
-  return mitogen_router_local_finish (self, result, error);
+  return _mitogen_router_run_sync (self, options,
+                                   (MitogenRouterAsyncFunc) mitogen_router_local_async,
+                                   mitogen_router_local_finish, cancellable, error);
 }

@@ -17,7 +17,7 @@
 #include "mitogen-doas-options.h"
 #include "mitogen-error.h"
 #include "mitogen-log.h"
-#include "mitogen-router.h"
+#include "mitogen-router-private.h"
 #include "mitogen-ssh-options.h"
 #include "mitogen-su-options.h"
 #include "mitogen-sudo-options.h"
@@ -405,39 +405,10 @@ finish_method (MitogenRouter  *self,
   return g_task_propagate_pointer (G_TASK (result), error);
 }
 
-static void
-sync_done (GObject      *source,
-           GAsyncResult *result,
-           gpointer      user_data)
-{
-  GAsyncResult **out = user_data;
-
-  *out = g_object_ref (result);
-}
-
-typedef void (*AsyncFunc) (MitogenRouter *, gpointer, GCancellable *, GAsyncReadyCallback, gpointer);
-typedef MitogenContext *(*FinishFunc) (MitogenRouter *, GAsyncResult *, GError **);
-
-/* As GSubprocess does: the async form on a private main context. */
-static MitogenContext *
-run_sync (MitogenRouter  *self,
-          gpointer        options,
-          AsyncFunc       async_func,
-          FinishFunc      finish_func,
-          GCancellable   *cancellable,
-          GError        **error)
-{
-  g_autoptr(GMainContext) context = g_main_context_new ();
-  g_autoptr(GAsyncResult) result = NULL;
-
-  g_main_context_push_thread_default (context);
-  async_func (self, options, cancellable, sync_done, &result);
-  while (result == NULL)
-    g_main_context_iteration (context, TRUE);
-  g_main_context_pop_thread_default (context);
-
-  return finish_func (self, result, error);
-}
+/* The sync forms run the async ones on a private main context. */
+#define run_sync(self, options, async_func, finish_func, cancellable, error) \
+  _mitogen_router_run_sync ((self), (options), (MitogenRouterAsyncFunc) (async_func), \
+                            (MitogenRouterFinishFunc) (finish_func), (cancellable), (error))
 
 /* ssh */
 
@@ -524,7 +495,7 @@ mitogen_router_ssh (MitogenRouter      *self,
   g_return_val_if_fail (MITOGEN_IS_SSH_OPTIONS (options), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  return run_sync (self, options, (AsyncFunc) mitogen_router_ssh_async,
+  return run_sync (self, options, mitogen_router_ssh_async,
                    mitogen_router_ssh_finish, cancellable, error);
 }
 
@@ -617,7 +588,7 @@ mitogen_router_sudo (MitogenRouter       *self,
   g_return_val_if_fail (options == NULL || MITOGEN_IS_SUDO_OPTIONS (options), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  return run_sync (self, options, (AsyncFunc) mitogen_router_sudo_async,
+  return run_sync (self, options, mitogen_router_sudo_async,
                    mitogen_router_sudo_finish, cancellable, error);
 }
 
@@ -708,7 +679,7 @@ mitogen_router_su (MitogenRouter     *self,
   g_return_val_if_fail (options == NULL || MITOGEN_IS_SU_OPTIONS (options), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  return run_sync (self, options, (AsyncFunc) mitogen_router_su_async,
+  return run_sync (self, options, mitogen_router_su_async,
                    mitogen_router_su_finish, cancellable, error);
 }
 
@@ -799,6 +770,6 @@ mitogen_router_doas (MitogenRouter       *self,
   g_return_val_if_fail (options == NULL || MITOGEN_IS_DOAS_OPTIONS (options), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  return run_sync (self, options, (AsyncFunc) mitogen_router_doas_async,
+  return run_sync (self, options, mitogen_router_doas_async,
                    mitogen_router_doas_finish, cancellable, error);
 }

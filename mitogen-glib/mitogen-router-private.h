@@ -68,4 +68,23 @@ void     _mitogen_invoke_in_context           (GMainContext   *context,
                                                gpointer        data,
                                                GDestroyNotify  destroy);
 
+/* The synchronous form of a connection method: runs @async_func on a
+ * private main context until it completes, as GSubprocess does. @arg is
+ * the method's own argument (options, hops, a context). */
+typedef void             (*MitogenRouterAsyncFunc)  (MitogenRouter       *router,
+                                                     gpointer             arg,
+                                                     GCancellable        *cancellable,
+                                                     GAsyncReadyCallback  callback,
+                                                     gpointer             user_data);
+typedef MitogenContext * (*MitogenRouterFinishFunc) (MitogenRouter       *router,
+                                                     GAsyncResult        *result,
+                                                     GError             **error);
+
+MitogenContext *_mitogen_router_run_sync (MitogenRouter           *self,
+                                          gpointer                 arg,
+                                          MitogenRouterAsyncFunc   async_func,
+                                          MitogenRouterFinishFunc  finish_func,
+                                          GCancellable            *cancellable,
+                                          GError                 **error);
+
 G_END_DECLS

@@ -13,6 +13,7 @@
 #include "mitogen-ssh-options.h"
 #include "mitogen-su-options.h"
 #include "mitogen-sudo-options.h"
+#include "mitogen-router-private.h"
 #include "mitogen-target.h"
 
 typedef enum {
@@ -505,16 +506,6 @@ mitogen_router_connect_hops_finish (MitogenRouter  *self,
   return g_task_propagate_pointer (G_TASK (result), error);
 }
 
-static void
-sync_done (GObject      *source,
-           GAsyncResult *result,
-           gpointer      user_data)
-{
-  GAsyncResult **out = user_data;
-
-  *out = g_object_ref (result);
-}
-
 /**
  * mitogen_router_connect_hops:
  * @self: a router
@@ -536,19 +527,12 @@ mitogen_router_connect_hops (MitogenRouter  *self,
                              GCancellable   *cancellable,
                              GError        **error)
 {
-  g_autoptr(GMainContext) context = g_main_context_new ();
-  g_autoptr(GAsyncResult) result = NULL;
-
   g_return_val_if_fail (MITOGEN_IS_ROUTER (self), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  g_main_context_push_thread_default (context);
-  mitogen_router_connect_hops_async (self, hops, cancellable, sync_done, &result);
-  while (result == NULL)
-    g_main_context_iteration (context, TRUE);
-  g_main_context_pop_thread_default (context);
-
-  return mitogen_router_connect_hops_finish (self, result, error);
+  return _mitogen_router_run_sync (self, hops,
+                                   (MitogenRouterAsyncFunc) mitogen_router_connect_hops_async,
+                                   mitogen_router_connect_hops_finish, cancellable, error);
 }
 
 /**
