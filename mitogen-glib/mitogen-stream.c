@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -36,7 +37,8 @@ struct _MitogenStream
   gatomicrefcount ref_count;
 
   MitogenBroker *broker;      /* (owned) read-only */
-  int fd;                     /* read-only; closed at finalize */
+  int fd;                     /* (lock) -1 once closed */
+  gboolean is_socket;         /* read-only */
   char *name;                 /* (owned) (lock) */
 
   /* Broker thread only. */
@@ -85,6 +87,11 @@ _mitogen_stream_new (MitogenBroker *broker,
 
   g_unix_set_fd_nonblocking (fd, TRUE, NULL);
   fcntl (fd, F_SETFD, FD_CLOEXEC);
+  {
+    struct stat st;
+
+    self->is_socket = fstat (fd, &st) == 0 && S_ISSOCK (st.st_mode);
+  }
 
   return self;
 }
@@ -341,8 +348,20 @@ flush_locked (MitogenStream *self)
             }
         }
 
+      /* A peer that just died must give EPIPE, not a SIGPIPE that kills
+       * the whole process: sockets take MSG_NOSIGNAL (a PTY reports EIO
+       * instead). */
       do
-        written = writev (self->fd, iov, n_iov);
+        {
+          if (self->is_socket)
+            {
+              struct msghdr msg = { .msg_iov = iov, .msg_iovlen = n_iov };
+
+              written = sendmsg (self->fd, &msg, MSG_NOSIGNAL);
+            }
+          else
+            written = writev (self->fd, iov, n_iov);
+        }
       while (written < 0 && errno == EINTR);
 
       if (written < 0)

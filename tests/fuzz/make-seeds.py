@@ -10,6 +10,10 @@
 # pickles (Blob, Secret, Kwargs, CallError, Context, Sender) are written as
 # bytes from the hex examples of the protocol reference, sections 1.5 and
 # 3.5, not produced by mitogen itself.
+#
+# tests/fuzz/seeds/prompt/ holds the texts ssh, sudo, su and doas were seen
+# to print (tests/system/README.md, "Observed texts") and the bootstrap's
+# MITO00x markers.
 
 import math
 import os
@@ -212,8 +216,123 @@ def pickle_seeds():
     write('pickle', 'global-os-system', b'\x80\x02cos\nsystem\nX\x02\x00\x00\x00id\x85R.')
 
 
+# MitogenPromptMethod, in enum order.
+LOCAL, SSH, SUDO, SU, DOAS = range(5)
+PROMPT_TOKEN = 0x08
+PROMPT_COMMANDS = {None: 0x00, 'python3': 0x10, '/usr/bin/python3': 0x20, '': 0x30}
+PROMPT_DRAIN_AT_END = 0x40
+PROMPT_NO_FLUSH = 0x80
+
+
+def prompt_input(method, text, token=False, command='python3',
+                 chunks=(0, 0, 0, 0), flags=0):
+    """Input of fuzz-prompt: see the layout in fuzz-prompt.c."""
+    if isinstance(text, str):
+        text = text.encode('utf-8')
+    first = method | PROMPT_COMMANDS[command] | flags
+    if token:
+        first |= PROMPT_TOKEN
+    assert len(chunks) == 4
+    return bytes([first]) + bytes(chunks) + text
+
+
+def prompt_seeds():
+    host = '[127.0.0.1]:22220'
+    changed = (
+        '@' * 59 + '\r\n'
+        '@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\r\n'
+        + '@' * 59 + '\r\n'
+        'IT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!\r\n'
+        'Offending ED25519 key in /tmp/known_hosts:1\r\n'
+        '  remove with:\r\n'
+        '  ssh-keygen -f "/tmp/known_hosts" -R "%s"\r\n'
+        'Host key for %s has changed and you have requested strict checking.\r\n'
+        'Host key verification failed.\r\n' % (host, host))
+    texts = {
+        'ssh-password': (SSH, "\rmitogen-t1@127.0.0.1's password: "),
+        'ssh-wrong-password': (SSH, "\rmitogen-t1@127.0.0.1's password: "
+                               'Permission denied, please try again.\r\r\n'
+                               "\rmitogen-t1@127.0.0.1's password: "),
+        'ssh-key-refused': (SSH, 'mitogen-t1@127.0.0.1: Permission denied (publickey,password).\r\n'),
+        'ssh-key-refused-no-password': (SSH, 'mitogen-t1@127.0.0.1: Permission denied (publickey).\r\n'),
+        'ssh-unknown-host-strict': (SSH, 'No ED25519 host key is known for %s and you have '
+                                    'requested strict checking.\r\nHost key verification failed.\r\n' % host),
+        'ssh-unknown-host-batch': (SSH, 'Host key verification failed.\r\n'),
+        'ssh-unknown-host-ask': (SSH, "\rThe authenticity of host '%s (%s)' can't be established.\r\n"
+                                 'ED25519 key fingerprint is SHA256:0123456789abcdef.\r\n'
+                                 'This key is not known by any other names.\r\n'
+                                 'Are you sure you want to continue connecting (yes/no/[fingerprint])? '
+                                 % (host, host)),
+        'ssh-host-key-changed': (SSH, changed),
+        'ssh-passphrase': (SSH, "Enter passphrase for key '/root/.ssh/id_ed25519': "),
+        'ssh-connect-failed': (SSH, 'ssh: connect to host 127.0.0.1 port 22220: Connection refused\r\n'),
+        'ssh-kex': (SSH, 'kex_exchange_identification: read: Connection reset by peer\r\n'),
+        'ssh-nopy': (SSH, 'bash: line 1: python3: command not found\n'),
+        'ssh-nopy-exec': (SSH, 'bash: line 1: exec: python3: not found\n'),
+        'ssh-nopy-env': (SSH, "/usr/bin/env: 'python3': No such file or directory\n"),
+        'ssh-nopy-bashrc': (SSH, 'bash: python3.99: command not found\n'),
+        'ssh-nopy-dash': (SSH, 'sh: 1: python3: not found\n'),
+        'sudo-password': (SUDO, '[sudo] password for mitogen-t2: '),
+        'sudo-password-fr': (SUDO, '[sudo] Mot de passe de mitogen-t2\u00a0: '),
+        'sudo-wrong-password': (SUDO, '[sudo] password for mitogen-t2: \nSorry, try again.\n'
+                                '[sudo] password for mitogen-t2: \n'
+                                'sudo: 3 incorrect password attempts\n'),
+        'sudo-wrong-password-fr': (SUDO, 'D\u00e9sol\u00e9, essayez de nouveau.\n'
+                                   'sudo: 3 saisies de mots de passe incorrectes\n'),
+        'sudo-required': (SUDO, 'sudo: a password is required\n'),
+        'sudo-required-fr': (SUDO, 'sudo: il est n\u00e9cessaire de saisir un mot de passe\n'),
+        'sudo-not-allowed': (SUDO, "Sorry, user mitogen-t2 is not allowed to execute "
+                             "'/usr/bin/true' as mitogen-t1 on vm.\n"),
+        'sudo-not-in-sudoers': (SUDO, 'mitogen-nopy is not in the sudoers file.\n'),
+        'sudo-unknown-user': (SUDO, 'sudo: unknown user nosuchuser\n'
+                              'sudo: error initializing audit plugin sudoers_audit\n'),
+        'su-password': (SU, 'Password: '),
+        'su-password-fr': (SU, 'Mot de passe : '),
+        'su-failed': (SU, 'Password: \nsu: Authentication failure\n'),
+        'su-failed-fr': (SU, 'su: \u00c9chec de l\u2019authentification\n'),
+        'doas-password': (DOAS, '\rdoas (mitogen-t2@vm) password: '),
+        'doas-failed': (DOAS, 'doas: Authentication failed\n'),
+        'doas-required': (DOAS, 'doas: Authentication required\n'),
+        'doas-not-permitted': (DOAS, 'doas: Operation not permitted\n'),
+        'local-nopy': (LOCAL, 'bash: line 1: python3: command not found\n'),
+        'local-markers': (LOCAL, 'MITO000\nMITO001\nMITO002\n'),
+        'ssh-markers': (SSH, 'Warning: Permanently added \'%s\' (ED25519) to the list of known hosts.\r\n'
+                        'MITO000\nMITO001\nMITO002\n' % host),
+        'sudo-markers': (SUDO, '[sudo] password for mitogen-t2: \nMITO000\nMITO002\n'),
+    }
+    for name, (method, text) in texts.items():
+        write('prompt', name, prompt_input(method, text))
+
+    # The same texts another way: byte by byte, odd splits, only drained at
+    # the end, or freed with a partial line still buffered.
+    write('prompt', 'ssh-password-bytes', prompt_input(SSH, texts['ssh-password'][1], chunks=(1, 1, 1, 1)))
+    write('prompt', 'sudo-password-fr-split', prompt_input(SUDO, texts['sudo-password-fr'][1], chunks=(3, 31, 1, 2)))
+    write('prompt', 'ssh-host-key-changed-split', prompt_input(SSH, changed, chunks=(7, 60, 1, 0)))
+    write('prompt', 'ssh-wrong-password-at-end', prompt_input(SSH, texts['ssh-wrong-password'][1],
+                                                             flags=PROMPT_DRAIN_AT_END))
+    write('prompt', 'doas-password-no-flush', prompt_input(DOAS, 'doas: Authentication failed\r\n'
+                                                           '\rdoas (mitogen-t2@vm) pass',
+                                                           flags=PROMPT_NO_FLUSH))
+    # sudo -p: the token, in any locale, with and without a command.
+    write('prompt', 'sudo-token', prompt_input(SUDO, 'MITOGEN-PW:', token=True))
+    write('prompt', 'sudo-token-after-lines', prompt_input(SUDO, 'sudo: unable to resolve host vm\nMITOGEN-PW:',
+                                                           token=True, command=None, chunks=(5, 0, 0, 0)))
+    write('prompt', 'ssh-nopy-path-command', prompt_input(SSH, texts['ssh-nopy'][1], command='/usr/bin/python3'))
+    write('prompt', 'ssh-nopy-no-command', prompt_input(SSH, texts['ssh-nopy'][1], command=None))
+    write('prompt', 'ssh-nopy-empty-command', prompt_input(SSH, texts['ssh-nopy'][1], command=''))
+    # Prompts in other languages and forms, and a line longer than the
+    # parser keeps (4 KiB).
+    write('prompt', 'su-password-de', prompt_input(SU, 'Passwort: '))
+    write('prompt', 'su-password-ja', prompt_input(SU, '\u30d1\u30b9\u30ef\u30fc\u30c9\uff1a'))
+    write('prompt', 'su-password-ru', prompt_input(SU, '\u041f\u0430\u0440\u043e\u043b\u044c:\u3000'))
+    write('prompt', 'invalid-utf8', prompt_input(SSH, b'\xff\xfe\x00password\xc3: \x80\n\xe2\x82'))
+    write('prompt', 'long-line', prompt_input(SSH, 'x' * 5000 + ' password: ', chunks=(255, 255, 255, 255)))
+    write('prompt', 'empty', prompt_input(SSH, b''))
+
+
 def main():
-    for corpus, make in (('frame', frame_seeds), ('pickle', pickle_seeds)):
+    for corpus, make in (('frame', frame_seeds), ('pickle', pickle_seeds),
+                         ('prompt', prompt_seeds)):
         path = os.path.join(SEEDS, corpus)
         shutil.rmtree(path, ignore_errors=True)
         os.makedirs(path)
