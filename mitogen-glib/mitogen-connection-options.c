@@ -5,7 +5,7 @@
 
 #include "config.h"
 
-#include "mitogen-connection-options.h"
+#include "mitogen-connection-options-private.h"
 #include "mitogen-context.h"
 
 /**
@@ -99,6 +99,17 @@ mitogen_connection_options_get_property (GObject    *object,
   g_mutex_unlock (&priv->lock);
 }
 
+gboolean
+_mitogen_options_replace_string (char       **field,
+                                 const char  *value)
+{
+  if (g_strcmp0 (*field, value) == 0)
+    return FALSE;
+  g_free (*field);
+  *field = g_strdup (value);
+  return TRUE;
+}
+
 static gboolean
 set_string (GMutex      *lock,
             char       **field,
@@ -107,12 +118,7 @@ set_string (GMutex      *lock,
   gboolean changed;
 
   g_mutex_lock (lock);
-  changed = g_strcmp0 (*field, value) != 0;
-  if (changed)
-    {
-      g_free (*field);
-      *field = g_strdup (value);
-    }
+  changed = _mitogen_options_replace_string (field, value);
   g_mutex_unlock (lock);
 
   return changed;

@@ -7,6 +7,7 @@
 
 #include <string.h>
 
+#include "mitogen-connection-options-private.h"
 #include "mitogen-doas-options.h"
 
 /**
@@ -45,17 +46,6 @@ enum {
 static GParamSpec *properties[N_PROPS];
 
 G_DEFINE_FINAL_TYPE (MitogenDoasOptions, mitogen_doas_options, MITOGEN_TYPE_CONNECTION_OPTIONS)
-
-static gboolean
-replace_string (char       **field,
-                const char  *value)
-{
-  if (g_strcmp0 (*field, value) == 0)
-    return FALSE;
-  g_free (*field);
-  *field = g_strdup (value);
-  return TRUE;
-}
 
 static void
 mitogen_doas_options_finalize (GObject *object)
@@ -242,7 +232,7 @@ mitogen_doas_options_set_username (MitogenDoasOptions *self,
 {
   g_return_if_fail (MITOGEN_IS_DOAS_OPTIONS (self));
 
-  if (replace_string (&self->username, username ? username : "root"))
+  if (_mitogen_options_replace_string (&self->username, username ? username : "root"))
     g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_USERNAME]);
 }
 
@@ -279,7 +269,7 @@ mitogen_doas_options_set_doas_path (MitogenDoasOptions *self,
 {
   g_return_if_fail (MITOGEN_IS_DOAS_OPTIONS (self));
 
-  if (replace_string (&self->doas_path, doas_path ? doas_path : "doas"))
+  if (_mitogen_options_replace_string (&self->doas_path, doas_path ? doas_path : "doas"))
     g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_DOAS_PATH]);
 }
 
@@ -316,6 +306,6 @@ mitogen_doas_options_set_password (MitogenDoasOptions *self,
 {
   g_return_if_fail (MITOGEN_IS_DOAS_OPTIONS (self));
 
-  if (replace_string (&self->password, password ? password : NULL))
+  if (_mitogen_options_replace_string (&self->password, password ? password : NULL))
     g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PASSWORD]);
 }

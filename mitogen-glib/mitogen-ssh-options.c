@@ -5,6 +5,7 @@
 
 #include "config.h"
 
+#include "mitogen-connection-options-private.h"
 #include "mitogen-ssh-options.h"
 
 /**
@@ -79,17 +80,6 @@ G_DEFINE_ENUM_TYPE (MitogenHostKeyPolicy, mitogen_host_key_policy,
                     G_DEFINE_ENUM_VALUE (MITOGEN_HOST_KEY_POLICY_IGNORE, "ignore"))
 
 G_DEFINE_FINAL_TYPE (MitogenSshOptions, mitogen_ssh_options, MITOGEN_TYPE_CONNECTION_OPTIONS)
-
-static gboolean
-replace_string (char       **field,
-                const char  *value)
-{
-  if (g_strcmp0 (*field, value) == 0)
-    return FALSE;
-  g_free (*field);
-  *field = g_strdup (value);
-  return TRUE;
-}
 
 static void
 mitogen_ssh_options_finalize (GObject *object)
@@ -458,7 +448,7 @@ mitogen_ssh_options_new (const char *hostname)
                                   const char        *param)                  \
   {                                                                          \
     g_return_if_fail (MITOGEN_IS_SSH_OPTIONS (self));                        \
-    if (replace_string (&self->name, param ? param : fallback))              \
+    if (_mitogen_options_replace_string (&self->name, param ? param : fallback))              \
       g_object_notify_by_pspec (G_OBJECT (self), properties[PROP]);          \
   }
 

@@ -7,6 +7,7 @@
 
 #include <string.h>
 
+#include "mitogen-connection-options-private.h"
 #include "mitogen-su-options.h"
 
 /**
@@ -51,17 +52,6 @@ enum {
 static GParamSpec *properties[N_PROPS];
 
 G_DEFINE_FINAL_TYPE (MitogenSuOptions, mitogen_su_options, MITOGEN_TYPE_CONNECTION_OPTIONS)
-
-static gboolean
-replace_string (char       **field,
-                const char  *value)
-{
-  if (g_strcmp0 (*field, value) == 0)
-    return FALSE;
-  g_free (*field);
-  *field = g_strdup (value);
-  return TRUE;
-}
 
 static void
 mitogen_su_options_finalize (GObject *object)
@@ -266,7 +256,7 @@ mitogen_su_options_set_username (MitogenSuOptions *self,
 {
   g_return_if_fail (MITOGEN_IS_SU_OPTIONS (self));
 
-  if (replace_string (&self->username, username ? username : "root"))
+  if (_mitogen_options_replace_string (&self->username, username ? username : "root"))
     g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_USERNAME]);
 }
 
@@ -303,7 +293,7 @@ mitogen_su_options_set_su_path (MitogenSuOptions *self,
 {
   g_return_if_fail (MITOGEN_IS_SU_OPTIONS (self));
 
-  if (replace_string (&self->su_path, su_path ? su_path : "su"))
+  if (_mitogen_options_replace_string (&self->su_path, su_path ? su_path : "su"))
     g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SU_PATH]);
 }
 
@@ -340,7 +330,7 @@ mitogen_su_options_set_password (MitogenSuOptions *self,
 {
   g_return_if_fail (MITOGEN_IS_SU_OPTIONS (self));
 
-  if (replace_string (&self->password, password ? password : NULL))
+  if (_mitogen_options_replace_string (&self->password, password ? password : NULL))
     g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PASSWORD]);
 }
 

@@ -7,6 +7,7 @@
 
 #include <string.h>
 
+#include "mitogen-connection-options-private.h"
 #include "mitogen-sudo-options.h"
 
 /**
@@ -59,17 +60,6 @@ enum {
 static GParamSpec *properties[N_PROPS];
 
 G_DEFINE_FINAL_TYPE (MitogenSudoOptions, mitogen_sudo_options, MITOGEN_TYPE_CONNECTION_OPTIONS)
-
-static gboolean
-replace_string (char       **field,
-                const char  *value)
-{
-  if (g_strcmp0 (*field, value) == 0)
-    return FALSE;
-  g_free (*field);
-  *field = g_strdup (value);
-  return TRUE;
-}
 
 static void
 mitogen_sudo_options_finalize (GObject *object)
@@ -372,7 +362,7 @@ mitogen_sudo_options_set_username (MitogenSudoOptions *self,
 {
   g_return_if_fail (MITOGEN_IS_SUDO_OPTIONS (self));
 
-  if (replace_string (&self->username, username ? username : "root"))
+  if (_mitogen_options_replace_string (&self->username, username ? username : "root"))
     g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_USERNAME]);
 }
 
@@ -409,7 +399,7 @@ mitogen_sudo_options_set_sudo_path (MitogenSudoOptions *self,
 {
   g_return_if_fail (MITOGEN_IS_SUDO_OPTIONS (self));
 
-  if (replace_string (&self->sudo_path, sudo_path ? sudo_path : "sudo"))
+  if (_mitogen_options_replace_string (&self->sudo_path, sudo_path ? sudo_path : "sudo"))
     g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SUDO_PATH]);
 }
 
@@ -446,7 +436,7 @@ mitogen_sudo_options_set_password (MitogenSudoOptions *self,
 {
   g_return_if_fail (MITOGEN_IS_SUDO_OPTIONS (self));
 
-  if (replace_string (&self->password, password ? password : NULL))
+  if (_mitogen_options_replace_string (&self->password, password ? password : NULL))
     g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PASSWORD]);
 }
 
@@ -483,7 +473,7 @@ mitogen_sudo_options_set_selinux_role (MitogenSudoOptions *self,
 {
   g_return_if_fail (MITOGEN_IS_SUDO_OPTIONS (self));
 
-  if (replace_string (&self->selinux_role, role ? role : NULL))
+  if (_mitogen_options_replace_string (&self->selinux_role, role ? role : NULL))
     g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SELINUX_ROLE]);
 }
 
@@ -520,7 +510,7 @@ mitogen_sudo_options_set_selinux_type (MitogenSudoOptions *self,
 {
   g_return_if_fail (MITOGEN_IS_SUDO_OPTIONS (self));
 
-  if (replace_string (&self->selinux_type, type ? type : NULL))
+  if (_mitogen_options_replace_string (&self->selinux_type, type ? type : NULL))
     g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SELINUX_TYPE]);
 }
 
