@@ -479,23 +479,152 @@ start_call (MitogenContext   *self,
   return TRUE;
 }
 
-static void
-call_reply_cb (GObject      *source,
-               GAsyncResult *result,
-               gpointer      user_data)
+/* The asynchronous call path. The reply handle is an internal router
+ * handler rather than a MitogenReceiver: the reply is handed to the GTask
+ * straight from the thread that routed it, so a call costs one GTask and
+ * one dispatch in the caller's context, and no GObject.
+ *
+ * Exactly one of three things completes the task, whichever takes it from
+ * PendingCall.task first: the reply (or a dead message: the respondent
+ * disconnected, no route, the broker exited), the cancellable, or a
+ * failure to send. */
+typedef struct
 {
-  g_autoptr(GTask) task = user_data;
-  MitogenReceiver *receiver = MITOGEN_RECEIVER (source);
-  GError *error = NULL;
-  MitogenMessage *reply;
+  gatomicrefcount ref_count;
+  GTask *task;                 /* (atomic) (nullable) until completed */
+  MitogenRouter *router;       /* (owned) */
+  guint32 handle;
+} PendingCall;
 
-  reply = mitogen_receiver_get_finish (receiver, result, &error);
-  /* A cancelled call must not leave its handle registered. */
-  mitogen_receiver_close (receiver);
-  if (reply == NULL)
-    g_task_return_error (task, error);
-  else
-    g_task_return_pointer (task, reply, g_object_unref);
+static PendingCall *
+pending_call_ref (PendingCall *call)
+{
+  g_atomic_ref_count_inc (&call->ref_count);
+  return call;
+}
+
+static void
+pending_call_unref (gpointer data)
+{
+  PendingCall *call = data;
+  GTask *task;
+
+  if (!g_atomic_ref_count_dec (&call->ref_count))
+    return;
+  /* Unreachable in practice (the router always delivers a reply or a
+   * dead message before dropping a handler), but never leave a caller
+   * waiting. */
+  task = g_atomic_pointer_exchange (&call->task, NULL);
+  if (task != NULL)
+    {
+      g_task_return_new_error (task, MITOGEN_ERROR, MITOGEN_ERROR_CHANNEL,
+                               "the call's reply handle was dropped");
+      g_object_unref (task);
+    }
+  g_object_unref (call->router);
+  g_free (call);
+}
+
+static GTask *
+pending_call_take_task (PendingCall *call)
+{
+  return g_atomic_pointer_exchange (&call->task, NULL);
+}
+
+static void
+pending_call_on_reply (MitogenRouter  *router,
+                       MitogenMessage *message,
+                       gpointer        user_data)
+{
+  PendingCall *call = user_data;
+  g_autoptr(GTask) task = pending_call_take_task (call);
+  GCancellable *cancellable;
+
+  if (task == NULL)
+    return;
+  cancellable = g_task_get_cancellable (task);
+  if (cancellable != NULL)
+    g_cancellable_disconnect (cancellable, GPOINTER_TO_SIZE (g_task_get_task_data (task)));
+  g_task_return_pointer (task, g_object_ref (message), g_object_unref);
+}
+
+static void
+pending_call_on_cancelled (GCancellable *cancellable,
+                           gpointer      user_data)
+{
+  PendingCall *call = user_data;
+  g_autoptr(GTask) task = pending_call_take_task (call);
+
+  if (task == NULL)
+    return;
+  /* A late reply finds no handler and is dropped by the router. */
+  mitogen_router_del_handler (call->router, call->handle);
+  g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED, "Operation was cancelled");
+}
+
+static void
+start_call_async (MitogenContext *self,
+                  const char     *module,
+                  const char     *class_name,
+                  const char     *function,
+                  GVariant       *args,
+                  GVariant       *kwargs,
+                  GTask          *task)
+{
+  g_autoptr(MitogenRouter) router = NULL;
+  g_autoptr(GBytes) payload = NULL;
+  g_autoptr(MitogenMessage) message = NULL;
+  GCancellable *cancellable = g_task_get_cancellable (task);
+  GError *error = NULL;
+  PendingCall *call;
+  guint32 own_id;
+  gulong cancel_id = 0;
+
+  if (args != NULL)
+    g_variant_ref_sink (args);
+  if (kwargs != NULL)
+    g_variant_ref_sink (kwargs);
+  if (check_call_args (args, kwargs, &error))
+    {
+      router = dup_router (self, &error);
+      if (router != NULL)
+        payload = pickle_call (module, class_name, function, args, kwargs, &error);
+    }
+  g_clear_pointer (&args, g_variant_unref);
+  g_clear_pointer (&kwargs, g_variant_unref);
+  if (payload == NULL)
+    {
+      g_task_return_error (task, error);
+      g_object_unref (task);
+      return;
+    }
+
+  call = g_new0 (PendingCall, 1);
+  g_atomic_ref_count_init (&call->ref_count);
+  call->task = task;
+  call->router = g_object_ref (router);
+  /* The handler holds one reference, the cancellable (if any) another. */
+  call->handle = _mitogen_router_add_internal_handler (router, pending_call_on_reply,
+                                                       pending_call_ref (call), pending_call_unref,
+                                                       0, MITOGEN_HANDLER_FLAGS_NONE,
+                                                       self->context_id, MITOGEN_POLICY_ANY);
+  /* Connected before the message leaves, so a reply cannot race the
+   * disconnect id into the task data. Already cancelled: the callback
+   * runs now and the call is never sent. */
+  if (cancellable != NULL)
+    {
+      g_task_set_task_data (task, NULL, NULL);
+      cancel_id = g_cancellable_connect (cancellable, G_CALLBACK (pending_call_on_cancelled),
+                                         pending_call_ref (call), pending_call_unref);
+      g_task_set_task_data (task, GSIZE_TO_POINTER (cancel_id), NULL);
+    }
+
+  own_id = mitogen_router_get_context_id (router);
+  message = _mitogen_message_new_full (self->context_id, own_id, own_id,
+                                       MITOGEN_HANDLE_CALL_FUNCTION, call->handle, payload);
+  if (g_atomic_pointer_get (&call->task) != NULL)
+    mitogen_router_route (router, message, NULL);
+  pending_call_unref (call);
 }
 
 /**
@@ -534,8 +663,6 @@ mitogen_context_call_async (MitogenContext      *self,
                             gpointer             user_data)
 {
   g_autoptr(GTask) task = NULL;
-  g_autoptr(MitogenReceiver) receiver = NULL;
-  GError *error = NULL;
 
   g_return_if_fail (MITOGEN_IS_CONTEXT (self));
   g_return_if_fail (module != NULL);
@@ -546,12 +673,7 @@ mitogen_context_call_async (MitogenContext      *self,
   g_task_set_source_tag (task, mitogen_context_call_async);
   g_task_set_check_cancellable (task, FALSE);
 
-  if (!start_call (self, module, class_name, function, args, kwargs, &receiver, &error))
-    {
-      g_task_return_error (task, error);
-      return;
-    }
-  mitogen_receiver_get_async (receiver, cancellable, call_reply_cb, g_steal_pointer (&task));
+  start_call_async (self, module, class_name, function, args, kwargs, g_steal_pointer (&task));
 }
 
 /**
