@@ -47,6 +47,10 @@ MitogenContext *_mitogen_router_register_stream (MitogenRouter *self,
                                                  MitogenStream *stream,
                                                  guint32        context_id,
                                                  const char    *name);
+/* Any thread: the stream that connects directly to @peer_id, or %NULL
+ * (not a direct peer, or gone). Returns a new reference. */
+MitogenStream *_mitogen_router_dup_stream     (MitogenRouter *self,
+                                               guint32        peer_id);
 /* 0 once the id space is exhausted. */
 guint32  _mitogen_router_allocate_context_id  (MitogenRouter *self);
 GMainContext *_mitogen_router_get_owner_context (MitogenRouter *self);

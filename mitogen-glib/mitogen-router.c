@@ -622,6 +622,13 @@ stream_for_peer (MitogenRouter *self,
   return stream;
 }
 
+MitogenStream *
+_mitogen_router_dup_stream (MitogenRouter *self,
+                            guint32        peer_id)
+{
+  return stream_for_peer (self, peer_id);
+}
+
 static void
 on_add_route (MitogenRouter  *self,
               MitogenMessage *message,

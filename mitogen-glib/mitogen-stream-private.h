@@ -70,6 +70,9 @@ void           _mitogen_stream_close          (MitogenStream *self,
                                                const GError  *error);
 gboolean       _mitogen_stream_is_closed      (MitogenStream *self);
 gsize          _mitogen_stream_get_queued_bytes (MitogenStream *self);
+/* Any thread: bytes written to the peer so far, raw and framed (what the
+ * benchmarks report as a bootstrap's cost). */
+guint64        _mitogen_stream_get_bytes_written (MitogenStream *self);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (MitogenStream, _mitogen_stream_unref)
 

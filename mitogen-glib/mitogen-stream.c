@@ -57,6 +57,7 @@ struct _MitogenStream
   GMutex lock;
   GQueue pending;             /* (lock) (element-type PendingWrite) */
   gsize queued_bytes;         /* (lock) */
+  guint64 bytes_written;      /* (lock) since the stream opened */
   GSource *write_source;      /* (lock) (nullable) */
   gboolean closed;            /* (lock) */
 };
@@ -193,6 +194,18 @@ _mitogen_stream_get_queued_bytes (MitogenStream *self)
   g_mutex_unlock (&self->lock);
 
   return queued;
+}
+
+guint64
+_mitogen_stream_get_bytes_written (MitogenStream *self)
+{
+  guint64 written;
+
+  g_mutex_lock (&self->lock);
+  written = self->bytes_written;
+  g_mutex_unlock (&self->lock);
+
+  return written;
 }
 
 static void
@@ -368,6 +381,7 @@ flush_locked (MitogenStream *self)
         return errno == EAGAIN || errno == EWOULDBLOCK;
 
       self->queued_bytes -= written;
+      self->bytes_written += written;
       while (written > 0)
         {
           PendingWrite *pending = g_queue_peek_head (&self->pending);
