@@ -10,7 +10,11 @@ traceback from the minified runtime points at the right line of the source.
 Usage: minify-child.py INPUT --output OUT [--compress]
 
 With --compress, OUT holds the zlib (level 9) compression of the minified
-text instead of the text.  Runs on any Python 3.6 or newer.
+text instead of the text.  With --split BYTES, a form feed (a line's
+whitespace to Python) starts a new part at a top-level statement once the
+current part holds BYTES characters, and after the string statement
+'--split--' (the runtime's loader compiles one part at a time).  Runs on
+any Python 3.6 or newer.
 """
 
 import argparse
@@ -101,23 +105,47 @@ def _render(toks):
     return ''.join(out)
 
 
-def minify(source):
+SPLIT_MARKER = "'--split--'"
+_CONTINUATIONS = ('else', 'elif', 'except', 'finally')
+
+
+def minify(source, split=0):
     kept = []
     for row, depth, toks in _logical_lines(source):
         if all(ttype == tokenize.STRING for ttype, _ in toks):
+            if split and depth == 0 and _render(toks) == SPLIT_MARKER:
+                kept.append((row, depth, None))
             continue    # docstring or other string-only statement
         kept.append((row, depth, _render(toks)))
 
     out = []
     cur = 1
+    part = 0            # characters in the current part
+    force = False
     for i, (row, depth, text) in enumerate(kept):
+        if text is None:
+            force = True
+            continue
         if text.endswith(':') and (i + 1 == len(kept) or
                                    kept[i + 1][1] <= depth):
             text += 'pass'     # a block emptied by a removed docstring
         out.append('\n' * (row - cur))
+        if split and depth == 0 and (force or part >= split) and \
+                not text.startswith(_CONTINUATIONS) and \
+                not (out and _last_line(out).startswith('@')):
+            out.append('\f')
+            part = force = 0
         out.append(' ' * depth + text + '\n')
+        part += len(text) + depth + 1
         cur = row + 1 + text.count('\n')
     return ''.join(out)
+
+
+def _last_line(out):
+    for chunk in reversed(out):
+        if chunk.strip('\n'):
+            return chunk.rstrip('\n').rsplit('\n', 1)[-1].lstrip('\f')
+    return ''
 
 
 def main(argv=None):
@@ -126,11 +154,17 @@ def main(argv=None):
     parser.add_argument('--output', '-o', required=True)
     parser.add_argument('--compress', action='store_true',
                         help='write zlib-compressed (level 9) output')
+    parser.add_argument('--split', type=int, default=0, metavar='BYTES',
+                        help='split into parts of about BYTES characters')
     args = parser.parse_args(argv)
     with open(args.input, encoding='utf-8') as fp:
         source = fp.read()
-    text = minify(source)
+    text = minify(source, args.split)
     compile(text, args.input, 'exec')     # never ship something broken
+    line = 1
+    for part in text.split('\f'):        # nor a part that does not compile
+        compile('\n' * (line - 1) + part, args.input, 'exec')
+        line += part.count('\n')
     data = text.encode('utf-8')
     if args.compress:
         data = zlib.compress(data, 9)

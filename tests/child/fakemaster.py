@@ -74,7 +74,9 @@ def build_runtime(compress=True):
         os.close(fd)
         try:
             args = [sys.executable, MINIFY, RUNTIME, '--output', out]
-            subprocess.check_call(args + (['--compress'] if compress else []))
+            # As the build makes it (mitogen-glib/child/meson.build).
+            subprocess.check_call(args + (['--compress', '--split', '2048']
+                                          if compress else []))
             with open(out, 'rb') as fp:
                 _built[compress] = fp.read()
         finally:
