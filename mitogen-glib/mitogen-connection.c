@@ -29,6 +29,10 @@
  * before its runtime started. */
 #define MAX_DIAGNOSTIC_BYTES 4096
 #define MAX_MARKER_LINE 4096
+/* How long a child that closed its end of the connection before the
+ * runtime started may take to exit (its status explains the failure
+ * best) before the connection fails without it. */
+#define EOF_GRACE_MS 500
 
 typedef enum {
   STATE_CONNECTING,
@@ -67,6 +71,7 @@ typedef struct
   GSource *timeout_source;
   GSource *child_watch;
   GSource *reap_timer;
+  GSource *eof_timer;           /* after an early EOF, for the exit status */
   guint reap_step;
   GString *line;                /* partial marker line */
   GString *diagnostics;         /* tail of stdout/stderr before boot */
@@ -110,6 +115,7 @@ connection_unref (gpointer data)
   destroy_source (&self->timeout_source);
   destroy_source (&self->child_watch);
   destroy_source (&self->reap_timer);
+  destroy_source (&self->eof_timer);
   if (self->stderr_fd >= 0)
     close (self->stderr_fd);
   if (self->pid > 0)
@@ -371,6 +377,30 @@ on_child_exited (GPid     pid,
     g_debug ("Connection %s: child ended: %s", self->name, error->message);
 }
 
+/* The child closed its end of the connection before the runtime started
+ * and has not exited since: no runtime can ever start on it, so fail now
+ * rather than at the connect timeout. */
+static gboolean
+on_eof_grace (gpointer user_data)
+{
+  g_autoptr(Connection) self = connection_ref (user_data);
+  g_autofree char *detail = NULL;
+
+  g_clear_pointer (&self->eof_timer, g_source_unref);
+  if (self->task == NULL || self->exited)
+    return G_SOURCE_REMOVE;
+  drain_stderr (self);
+  flush_prompts (self);
+  if (self->task == NULL)
+    return G_SOURCE_REMOVE;
+  detail = diagnostics_text (self);
+  finish (self, NULL,
+          g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_CONNECT,
+                       "%s (%s) closed its end of the connection before its child runtime started%s",
+                       self->name, self->argv ? self->argv[0] : self->plan->argv[0], detail));
+  return G_SOURCE_REMOVE;
+}
+
 static void
 on_stream_close_notify (MitogenStream *stream,
                         const GError  *error,
@@ -382,9 +412,17 @@ on_stream_close_notify (MitogenStream *stream,
     {
       self->stdout_eof = TRUE;
       /* The exit status explains more than the EOF does: wait for it, the
-       * child watch finishes the connection. */
+       * child watch finishes the connection; but not for ever, a child
+       * that closed stdin and stdout may live on. */
       if (self->exited)
         fail_with_exit_status (self);
+      else if (self->eof_timer == NULL)
+        {
+          self->eof_timer = g_timeout_source_new (EOF_GRACE_MS);
+          g_source_set_static_name (self->eof_timer, "[mitogen] early EOF");
+          g_source_set_callback (self->eof_timer, on_eof_grace, self, NULL);
+          g_source_attach (self->eof_timer, _mitogen_broker_get_main_context (self->broker));
+        }
       return;
     }
   if (self->state == STATE_FAILED)

@@ -36,7 +36,8 @@ G_BEGIN_DECLS
  * @MITOGEN_ERROR_LATCH_CLOSED: the [class@Mitogen.Latch] was closed while
  *   waiting on it, or before.
  * @MITOGEN_ERROR_CONNECT: a connection could not be made: the program was
- *   not found, or it exited before the child runtime started.
+ *   not found, or it exited (or closed its end of the connection) before
+ *   the child runtime started.
  * @MITOGEN_ERROR_PASSWORD_REQUIRED: a password was asked for and none was
  *   given; set the password option.
  * @MITOGEN_ERROR_BAD_PASSWORD: the password given was refused.
