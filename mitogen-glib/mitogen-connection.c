@@ -659,6 +659,7 @@ on_raw_held (Connection    *self,
     {
       const guint8 *nl = memchr (data + consumed, '\n', len - consumed);
       gsize take = nl ? (gsize) (nl - (data + consumed)) + 1 : len - consumed;
+      MitogenBootMarker marker;
 
       g_string_append_len (self->line, (const char *) data + consumed, take);
       /* su: prompts and messages share the PTY with the markers. */
@@ -681,7 +682,8 @@ on_raw_held (Connection    *self,
           break;
         }
 
-      if (strstr (self->line->str, "MITO000") != NULL)
+      marker = _mitogen_boot_marker_find (self->line->str, self->line->len);
+      if (marker == MITOGEN_BOOT_MARKER_READY)
         {
           self->saw_mito000 = TRUE;
           if (!self->preamble_written)
@@ -690,7 +692,7 @@ on_raw_held (Connection    *self,
               _mitogen_stream_write_raw (stream, self->plan->preamble);
             }
         }
-      else if (strstr (self->line->str, "MITO002") != NULL)
+      else if (marker == MITOGEN_BOOT_MARKER_UP)
         {
           g_autoptr(MitogenContext) context = NULL;
 
@@ -702,7 +704,7 @@ on_raw_held (Connection    *self,
           finish (self, context, NULL);
           return consumed;
         }
-      else if (strstr (self->line->str, "MITO001") == NULL &&
+      else if (marker == MITOGEN_BOOT_MARKER_NONE &&
                (self->launch == NULL || self->launch->mode != MITOGEN_SPAWN_PTY))
         keep_diagnostic (self, self->line->str, self->line->len);
       g_string_truncate (self->line, 0);

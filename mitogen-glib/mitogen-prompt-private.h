@@ -89,6 +89,20 @@ gboolean             _mitogen_prompt_parser_flush (MitogenPromptParser *self,
 gboolean             _mitogen_prompt_is_password_prompt (const char *text,
                                                          gsize       len);
 
+/* The bootstrap markers a child prints on its own line. */
+typedef enum {
+  MITOGEN_BOOT_MARKER_NONE,
+  MITOGEN_BOOT_MARKER_READY,     /* MITO000: send the runtime */
+  MITOGEN_BOOT_MARKER_RECEIVED,  /* MITO001: the runtime arrived */
+  MITOGEN_BOOT_MARKER_UP,        /* MITO002: frames from now on */
+} MitogenBootMarker;
+
+/* Which marker the line @line (@len bytes, any bytes, NULs included)
+ * carries; a line holding several gives the first in the order READY, UP,
+ * RECEIVED, as the connection acts on them. */
+MitogenBootMarker    _mitogen_boot_marker_find (const char *line,
+                                                gsize       len);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (MitogenPromptParser, _mitogen_prompt_parser_free)
 
 G_END_DECLS

@@ -437,3 +437,17 @@ _mitogen_prompt_parser_flush (MitogenPromptParser *self,
   g_string_truncate (self->buffer, 0);
   return line_event (self, line, len, event);
 }
+
+MitogenBootMarker
+_mitogen_boot_marker_find (const char *line,
+                           gsize       len)
+{
+  /* memmem, not strstr: the line is raw output and may hold NULs. */
+  if (memmem (line, len, "MITO000", 7) != NULL)
+    return MITOGEN_BOOT_MARKER_READY;
+  if (memmem (line, len, "MITO002", 7) != NULL)
+    return MITOGEN_BOOT_MARKER_UP;
+  if (memmem (line, len, "MITO001", 7) != NULL)
+    return MITOGEN_BOOT_MARKER_RECEIVED;
+  return MITOGEN_BOOT_MARKER_NONE;
+}

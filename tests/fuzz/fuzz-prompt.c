@@ -1,5 +1,5 @@
-/* fuzz-prompt.c: libFuzzer target for the bootstrap prompt parser
- * (mitogen-prompt.c)
+/* fuzz-prompt.c: libFuzzer target for the bootstrap prompt parser and the
+ * bootstrap marker finder (mitogen-prompt.c)
  *
  * SPDX-License-Identifier: BSD-3-Clause
  *
@@ -126,6 +126,47 @@ drain (MitogenPromptParser *parser,
   return n;
 }
 
+/* Does @line hold @marker, byte by byte (the reference the library's
+ * memmem-based finder is checked against)? */
+static gboolean
+holds (const guint8 *line,
+       gsize         len,
+       const char   *marker)
+{
+  for (gsize i = 0; i + 7 <= len; i++)
+    if (memcmp (line + i, marker, 7) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+/* The bootstrap marker finder on every line of the output, as the
+ * connection cuts it, each line in an exact-size copy (ASan guards the end). */
+static void
+check_markers (const guint8 *stream,
+               gsize         len)
+{
+  gsize start = 0;
+
+  while (start < len)
+    {
+      const guint8 *nl = memchr (stream + start, '\n', len - start);
+      gsize line_len = nl ? (gsize) (nl - (stream + start)) + 1 : len - start;
+      char *line = g_memdup2 (stream + start, line_len);
+      MitogenBootMarker found = _mitogen_boot_marker_find (line, line_len);
+      MitogenBootMarker expected = MITOGEN_BOOT_MARKER_NONE;
+
+      if (holds (stream + start, line_len, "MITO000"))
+        expected = MITOGEN_BOOT_MARKER_READY;
+      else if (holds (stream + start, line_len, "MITO002"))
+        expected = MITOGEN_BOOT_MARKER_UP;
+      else if (holds (stream + start, line_len, "MITO001"))
+        expected = MITOGEN_BOOT_MARKER_RECEIVED;
+      CHECK (found == expected);
+      g_free (line);
+      start += line_len;
+    }
+}
+
 int
 LLVMFuzzerTestOneInput (const guint8 *data,
                         size_t        size)
@@ -196,6 +237,8 @@ LLVMFuzzerTestOneInput (const guint8 *data,
   copy = g_memdup2 (stream, stream_len);
   (void) _mitogen_prompt_is_password_prompt (copy != NULL ? copy : "", stream_len);
   g_free (copy);
+
+  check_markers (stream, stream_len);
 
   return 0;
 }
