@@ -5,6 +5,7 @@
 
 #include "config.h"
 
+#include "mitogen-completion-private.h"
 #include "mitogen-context-private.h"
 #include "mitogen-error.h"
 #include "mitogen-message-private.h"
@@ -545,7 +546,7 @@ pending_call_on_reply (MitogenRouter  *router,
   cancellable = g_task_get_cancellable (task);
   if (cancellable != NULL)
     g_cancellable_disconnect (cancellable, GPOINTER_TO_SIZE (g_task_get_task_data (task)));
-  g_task_return_pointer (task, g_object_ref (message), g_object_unref);
+  _mitogen_complete_in_context (g_steal_pointer (&task), g_object_ref (message));
 }
 
 static void

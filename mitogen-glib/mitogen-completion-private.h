@@ -1,0 +1,26 @@
+/* mitogen-completion-private.h: completing GTasks in their main context
+ * in batches
+ *
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+
+#pragma once
+
+#ifndef PACKAGE_VERSION
+# error "config.h must be included before private headers"
+#endif
+
+#include <gio/gio.h>
+
+#include "mitogen-message.h"
+
+G_BEGIN_DECLS
+
+/* Any thread: completes @task (transfer full) with @message (transfer
+ * full) as its pointer result, from the task's own main context. Replies
+ * that arrive together cost one wake-up of that context, not one idle
+ * source each as g_task_return_pointer() from a foreign thread would. */
+void _mitogen_complete_in_context (GTask          *task,
+                                   MitogenMessage *message);
+
+G_END_DECLS
