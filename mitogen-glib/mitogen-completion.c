@@ -83,10 +83,14 @@ completion_finalize (GSource *source)
   g_mutex_unlock (&registry_lock);
 
   /* Every task holds a reference on its context, so a context (and this
-   * source with it) only goes once nothing is pending. */
+   * source with it) only goes once nothing is pending. The lock orders
+   * this after the last push, whichever thread that was (GSource's own
+   * reference count does too, but out of ThreadSanitizer's sight). */
+  g_mutex_lock (&self->lock);
   g_assert (self->pending->len == 0);
-  g_ptr_array_unref (self->pending);
-  g_ptr_array_unref (self->dispatching);
+  g_clear_pointer (&self->pending, g_ptr_array_unref);
+  g_clear_pointer (&self->dispatching, g_ptr_array_unref);
+  g_mutex_unlock (&self->lock);
   g_mutex_clear (&self->lock);
 }
 

@@ -16,6 +16,8 @@
 #include <glib/gstdio.h>
 #include <mitogen-glib.h>
 
+#include "test-time-scale.h"
+
 #define UPSTREAM_CORE "/usr/lib/python3/dist-packages/mitogen/core.py"
 #define CALL_TIMEOUT (20 * G_USEC_PER_SEC)
 
@@ -164,7 +166,8 @@ test_call_values (Fixture       *fixture,
 
   for (guint i = 0; i < G_N_ELEMENTS (values); i++)
     {
-      g_autoptr(GVariant) value = g_variant_ref_sink (g_variant_parse (NULL, values[i], NULL, NULL, &error));
+      /* g_variant_parse() returns a non-floating reference already. */
+      g_autoptr(GVariant) value = g_variant_parse (NULL, values[i], NULL, NULL, &error);
       g_autoptr(GVariant) back = NULL;
 
       g_assert_no_error (error);
@@ -317,7 +320,7 @@ test_call_missing_module (Fixture       *fixture,
   g_assert_null (result);
   g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_CALL);
   g_assert_nonnull (strstr (error->message, "no_such_module_anywhere"));
-  g_assert_cmpint (g_get_monotonic_time () - start, <, 10 * G_USEC_PER_SEC);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, test_scaled_usec (10 * G_USEC_PER_SEC));
 }
 
 typedef struct
@@ -540,7 +543,7 @@ test_child_killed_mid_call (Fixture       *fixture,
 
   g_assert_cmpint (killer.killed_at, >, 0);
   g_assert_error (state.error, MITOGEN_ERROR, MITOGEN_ERROR_CHANNEL);
-  g_assert_cmpint (elapsed, <, G_USEC_PER_SEC);
+  g_assert_cmpint (elapsed, <, test_scaled_usec (G_USEC_PER_SEC));
   g_clear_error (&state.error);
 
   /* The signal follows in the same main context. */
@@ -760,11 +763,11 @@ test_broker_shutdown_with_children (gconstpointer data)
 
   start = g_get_monotonic_time ();
   mitogen_router_shutdown (router);
-  g_assert_true (mitogen_broker_join (mitogen_router_get_broker (router), 10 * G_USEC_PER_SEC));
-  g_assert_cmpint (g_get_monotonic_time () - start, <, 4 * G_USEC_PER_SEC);
+  g_assert_true (mitogen_broker_join (mitogen_router_get_broker (router), test_scaled_usec (10 * G_USEC_PER_SEC)));
+  g_assert_cmpint (g_get_monotonic_time () - start, <, test_scaled_usec (4 * G_USEC_PER_SEC));
   for (guint i = 0; i < G_N_ELEMENTS (pids); i++)
     {
-      gint64 deadline = g_get_monotonic_time () + 3 * G_USEC_PER_SEC;
+      gint64 deadline = g_get_monotonic_time () + test_scaled_usec (3 * G_USEC_PER_SEC);
 
       while (kill (pids[i], 0) == 0 && g_get_monotonic_time () < deadline)
         g_usleep (10000);
@@ -779,6 +782,7 @@ test_channel_both_ways (Fixture       *fixture,
   g_autoptr(GError) error = NULL;
   g_autoptr(MitogenReceiver) from_child = NULL;
   g_autoptr(MitogenSender) back = NULL;
+  g_autoptr(GVariant) back_path = NULL;
   g_autoptr(MitogenMessage) sender_message = NULL;
   g_autoptr(GVariant) sender_path = NULL;
   g_autoptr(MitogenContext) child_context = NULL;
@@ -795,12 +799,14 @@ test_channel_both_ways (Fixture       *fixture,
   /* The child makes a receiver and sends us its sender. */
   from_child = mitogen_receiver_new (fixture->router, 0, TRUE, fixture->context);
   back = mitogen_receiver_to_sender (from_child);
+  /* A full reference: "@" in g_variant_new() takes a ref of its own. */
+  back_path = mitogen_sender_to_variant (back);
   state.loop = g_main_loop_new (NULL, FALSE);
   state.expected_context = g_main_context_default ();
   state.expected_thread = g_thread_self ();
   state.pending = 1;
   mitogen_context_call_async (fixture->context, "mitogen_test_helpers", NULL, "gather_from_master",
-                              g_variant_new ("(@ox)", mitogen_sender_to_variant (back), (gint64) 3),
+                              g_variant_new ("(@ox)", back_path, (gint64) 3),
                               NULL, NULL, call_done, &state);
 
   sender_message = mitogen_receiver_get (from_child, CALL_TIMEOUT, NULL, &error);
@@ -989,7 +995,7 @@ test_via_chain (Fixture       *fixture,
   g_main_loop_run (state.loop);
   g_source_remove (watchdog_id);
   g_assert_error (state.error, MITOGEN_ERROR, MITOGEN_ERROR_CHANNEL);
-  g_assert_cmpint (g_get_monotonic_time () - killer.killed_at, <, 2 * G_USEC_PER_SEC);
+  g_assert_cmpint (g_get_monotonic_time () - killer.killed_at, <, test_scaled_usec (2 * G_USEC_PER_SEC));
   g_clear_error (&state.error);
   /* The intermediate reports the middle and the far end gone; each
    * DEL_ROUTE arrives in its own time. */

@@ -49,6 +49,17 @@
 #ifndef UNDER_ASAN
 # define UNDER_ASAN 0
 #endif
+/* Memcheck slows the master so much that RSS and the race to stop a
+ * transfer midway mean nothing there. */
+#if defined(__has_include)
+# if __has_include(<valgrind/valgrind.h>)
+#  include <valgrind/valgrind.h>
+#  define UNDER_VALGRIND (RUNNING_ON_VALGRIND != 0)
+# endif
+#endif
+#ifndef UNDER_VALGRIND
+# define UNDER_VALGRIND 0
+#endif
 
 #define UPSTREAM_CORE "/usr/lib/python3/dist-packages/mitogen/core.py"
 #define HELPERS "mitogen_fault_helpers"
@@ -862,8 +873,13 @@ run_bulk (Fixture  *fixture,
       rss_after = rss_kib ();
       g_test_message ("RSS before the call %" G_GSIZE_FORMAT " KiB, after the child was reaped %"
                       G_GSIZE_FORMAT " KiB", rss_before, rss_after);
-      if (!UNDER_ASAN)
+      if (!UNDER_ASAN && !UNDER_VALGRIND)
         g_assert_cmpuint (rss_after, <, rss_before + 8 * KIB);
+      return;
+    }
+  if (UNDER_VALGRIND)
+    {
+      g_test_skip ("under valgrind the transfer always finished before the child could be stopped");
       return;
     }
   g_error ("%u attempts never caught the transfer in the middle", max_attempts);

@@ -8,6 +8,7 @@
 #include <mitogen-glib.h>
 
 #include "mitogen-latch-private.h"
+#include "test-time-scale.h"
 
 /* Every wait in this file is bounded by one of these, so a bug fails the
  * test instead of hanging it. */
@@ -288,7 +289,7 @@ test_get_timeout (void)
   g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_TIMEOUT);
   g_assert_null (got);
   g_assert_cmpint (elapsed, >=, timeout);
-  g_assert_cmpint (elapsed, <, timeout + 2 * G_USEC_PER_SEC);
+  g_assert_cmpint (elapsed, <, timeout + test_scaled_usec (2 * G_USEC_PER_SEC));
 
   /* A timed-out waiter leaves nothing behind: a later put is queued. */
   {
@@ -324,7 +325,7 @@ test_get_timeout (void)
     g_assert_error (error2, MITOGEN_ERROR, MITOGEN_ERROR_TIMEOUT);
     g_assert_null (got);
     g_assert_cmpint (elapsed, >=, timeout);
-    g_assert_cmpint (elapsed, <, timeout + 2 * G_USEC_PER_SEC);
+    g_assert_cmpint (elapsed, <, timeout + test_scaled_usec (2 * G_USEC_PER_SEC));
   }
 
   assert_finalize_latch (latch);
@@ -348,7 +349,7 @@ test_get_timeout_zero (void)
   got = mitogen_latch_get (latch, 0, NULL, &error);
   g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_TIMEOUT);
   g_assert_null (got);
-  g_assert_cmpint (g_get_monotonic_time () - start, <, 2 * G_USEC_PER_SEC);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, test_scaled_usec (2 * G_USEC_PER_SEC));
   g_clear_error (&error);
 
   put_or_fail (latch, item);
@@ -599,8 +600,8 @@ test_close_wakes_all (void)
   mitogen_latch_close (data.latch);
   g_assert_true (mitogen_latch_is_closed (data.latch));
 
-  g_assert_true (countdown_wait (&data.finished, 5 * G_USEC_PER_SEC));
-  g_assert_cmpint (g_get_monotonic_time () - start, <, 5 * G_USEC_PER_SEC);
+  g_assert_true (countdown_wait (&data.finished, test_scaled_usec (5 * G_USEC_PER_SEC)));
+  g_assert_cmpint (g_get_monotonic_time () - start, <, test_scaled_usec (5 * G_USEC_PER_SEC));
   for (guint i = 0; i < N_BLOCKED; i++)
     g_thread_join (threads[i]);
   g_assert_cmpint (data.closed_errors, ==, N_BLOCKED);
@@ -767,13 +768,13 @@ test_cancel_blocking (void)
 
   start = g_get_monotonic_time ();
   g_cancellable_cancel (b.cancellable);
-  if (!countdown_wait (&b.finished, 5 * G_USEC_PER_SEC))
+  if (!countdown_wait (&b.finished, test_scaled_usec (5 * G_USEC_PER_SEC)))
     {
       /* Unblock the thread so the failure is reported, not hung. */
       mitogen_latch_close (b.latch);
       g_error ("cancel did not wake the blocked get");
     }
-  g_assert_cmpint (g_get_monotonic_time () - start, <, 5 * G_USEC_PER_SEC);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, test_scaled_usec (5 * G_USEC_PER_SEC));
   g_thread_join (thread);
 
   g_assert_null (b.item);
@@ -811,7 +812,7 @@ test_cancel_already (void)
   got = mitogen_latch_get (latch, LONG_WAIT_USEC, cancellable, &error);
   g_assert_null (got);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
-  g_assert_cmpint (g_get_monotonic_time () - start, <, 2 * G_USEC_PER_SEC);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, test_scaled_usec (2 * G_USEC_PER_SEC));
   g_clear_error (&error);
 
   mitogen_latch_get_async (latch, cancellable, get_cb, &r);
