@@ -66,10 +66,12 @@ _HDR = _struct.Struct('>HLLLLLL')
 _OWN_FILE = sys._getframe().f_code.co_filename
 _ModuleSpec = sys.modules['_frozen_importlib'].ModuleSpec
 _get_ident = _thread.get_ident
+_modules = sys.modules
 _monotonic = time.monotonic
 _RDHUP = getattr(select, 'POLLRDHUP', 0x2000)
 _HUP = select.POLLHUP | select.POLLERR | select.POLLNVAL | _RDHUP
 _NOTSET = object()
+_new = object.__new__
 
 # Identity and settings, filled in by _main() from the config.
 _my_id = 0
@@ -218,10 +220,17 @@ class _Unpickler(_pickle.Unpickler):
         return fn
 
 
+class _Input(list):
+    # The unpickler's file, made with the payload as its one item: the first
+    # peek() gives it all at once, to be parsed in place as pickle.loads
+    # does (no read() per opcode, big bytes copied once); then nothing.
+    peek = lambda self, n: self.pop() if self else b''
+    read = readline = lambda self, n=0: b''
+
+
 def _loads(data):
     try:
-        return _Unpickler(_io.BytesIO(data), encoding='bytes',
-                          fix_imports=False).load()
+        return _Unpickler(_Input((data,)), encoding='bytes').load()
     except Error:
         raise
     except Exception as e:
@@ -265,6 +274,10 @@ def _dump(obj):
 
 
 def _dumps(obj):
+    # Big bytes come as parts (not copied into the pickle): the same bytes
+    # as pickle.dumps gives, to be written as they are.
+    if type(obj) is bytes and CHUNK_SIZE < len(obj) < 1 << 31:
+        return b'\x80\x04B' + len(obj).to_bytes(4, 'little'), obj, b'\x94.'
     try:
         if type(obj) in _SIMPLE_TYPES:
             return _pickle.dumps(obj, 4)
@@ -312,14 +325,9 @@ def fire(obj, name, *args, **kwargs):
 
 class Message(object):
     """One frame: header fields plus the raw payload in data."""
-    dst_id = None
-    src_id = None
-    auth_id = None
-    handle = None
+    dst_id = src_id = auth_id = handle = router = receiver = _parts = None
     reply_to = 0
     data = b''
-    router = None
-    receiver = None
     _unpickled = _NOTSET
 
     def __init__(self, **kwargs):
@@ -337,7 +345,12 @@ class Message(object):
 
     @classmethod
     def pickled(cls, obj, **kwargs):
-        kwargs['data'] = _dumps(obj)
+        data = _dumps(obj)
+        if type(data) is tuple:
+            if cls is Message:
+                return _BigMessage(_parts=data, **kwargs)
+            data = b''.join(data)
+        kwargs['data'] = data
         return cls(**kwargs)
 
     def reply(self, msg, router=None, **kwargs):
@@ -360,8 +373,10 @@ class Message(object):
         if throw_dead and self.reply_to == IS_DEAD:
             self._throw_dead()
         obj = self._unpickled
+        parts = self._parts
         if obj is _NOTSET:
-            obj = self._unpickled = _loads(self.data)
+            obj = self._unpickled = _loads(
+                parts[0] if parts and len(parts) == 1 else self.data)
         if throw and isinstance(obj, CallError):
             raise obj
         return obj
@@ -372,15 +387,21 @@ class Message(object):
             self.reply_to, self.data[:50], len(self.data))
 
 
+class _BigMessage(Message):
+    """A big payload in _parts, joined into data only when asked for: a frame
+    read straight into a buffer of its own, or a pickle in pieces."""
+    def _data(self):
+        self._parts = b''.join(self._parts),
+        return self._parts[0]
+
+    data = property(_data, lambda self, data: setattr(self, '_parts', (data,)))
+
+
 def _new_message(dst_id, src_id, auth_id, handle, reply_to, data):
     # Message() without __init__: the receive path's fast constructor.
-    msg = Message.__new__(Message)
-    msg.dst_id = dst_id
-    msg.src_id = src_id
-    msg.auth_id = auth_id
-    msg.handle = handle
-    msg.reply_to = reply_to
-    msg.data = data
+    msg = _new(Message)
+    msg.dst_id, msg.src_id, msg.auth_id, msg.handle, msg.reply_to, \
+        msg.data = dst_id, src_id, auth_id, handle, reply_to, data
     return msg
 
 
@@ -561,7 +582,7 @@ class Router(object):
 
     def route(self, msg):
         """Send or deliver msg; callable from any thread."""
-        if len(msg.data) > self.max_message_size:
+        if sum(map(len, msg._parts or (msg.data,))) > self.max_message_size:
             _dead(msg, 'message too large (max %d bytes)' %
                   self.max_message_size, False)
         elif msg.dst_id == _my_id:
@@ -630,6 +651,8 @@ _rfd = 0
 _wfd = 1
 _rbuf = bytearray()
 _need = 0            # bytes still missing from the frame being received
+_big = None          # [bytearray, bytes in it]: a big frame being received
+                     # into a buffer of its own (_pump reads straight there)
 _nesting = 0         # depth of _process() calls (handlers may read again)
 _wlock = _thread.allocate_lock()
 _corked = []         # frames written before MITO002; None once uncorked
@@ -643,17 +666,22 @@ _wake_r = _wake_w = -1
 _forked = False
 
 
-def _write(header, data):
+def _write(*parts):
+    # A frame: in one piece (one write), or in parts written as they are
+    # (writev: a big payload is not copied).
     if _forked:
         return
     with _wlock:
         if _corked is not None:
-            _corked.append(header + data)
+            _corked.append(b''.join(parts))
             return
         try:
-            n = os.writev(_wfd, (header, data))
-            if n < len(header) + len(data):
-                _write_all((header + data)[n:])
+            if len(parts) == 1:
+                n = os.write(_wfd, parts[0]) - len(parts[0])
+            else:
+                n = os.writev(_wfd, parts) - sum(map(len, parts))
+            if n:
+                _write_all(b''.join(parts)[n:])
         except OSError:
             _exit_now()
 
@@ -672,9 +700,10 @@ def _uncork():
 
 
 def _send(msg):
-    data = msg.data
+    parts = msg._parts or (msg.data,)
     _write(_HDR.pack(HEADER_MAGIC, msg.dst_id, msg.src_id, msg.auth_id,
-                     msg.handle, msg.reply_to or 0, len(data)), data)
+                     msg.handle, msg.reply_to or 0, sum(map(len, parts))),
+           *parts)
 
 
 def _forward_log(name, level, text):
@@ -699,13 +728,20 @@ def _fatal(text):
 
 def _process():
     """Dispatch every complete frame in _rbuf; return the bytes missing."""
-    global _nesting
+    global _nesting, _big
     buf = _rbuf
     _nesting += 1
     try:
-        while len(buf) >= HEADER_LEN:
+        while True:
+            big = _big
+            if big and buf:     # mitogen.parent's routing thread took over
+                buf[:0] = big[0][:big[1]]
+                big = _big = None
+            raw, have = big or (buf, len(buf))
+            if have < HEADER_LEN:
+                return 0
             magic, dst, src, auth, handle, reply_to, size = \
-                _HDR.unpack_from(buf)
+                _HDR.unpack_from(raw)
             if magic != HEADER_MAGIC:
                 _fatal('Corruption detected: frame signature incorrect: %r'
                        % bytes(buf[:2048]))
@@ -713,20 +749,27 @@ def _process():
                 _fatal('Maximum message size exceeded (got %d, max %d)' % (
                     size, _router.max_message_size))
             end = HEADER_LEN + size
-            if len(buf) < end:
-                return end - len(buf)
-            if size > CHUNK_SIZE:
-                with memoryview(buf) as view:
-                    data = bytes(view[HEADER_LEN:end])
+            if have < end:
+                if not big and size > CHUNK_SIZE and _router_thread is None:
+                    # Big: _pump reads the rest into a buffer of its own.
+                    _big = [bytearray(end), have]
+                    _big[0][:have] = buf
+                    del buf[:]
+                return end - have
+            if big:
+                _big = None
+                msg = _new(_BigMessage)
+                msg._parts = memoryview(raw)[HEADER_LEN:],
             else:
-                data = bytes(buf[HEADER_LEN:end])
-            del buf[:end]
-            msg = _new_message(dst, src, auth, handle, reply_to, data)
+                msg = _new(Message)
+                msg.data = bytes(buf[HEADER_LEN:end])
+                del buf[:end]
+            msg.dst_id, msg.src_id, msg.auth_id, msg.handle, msg.reply_to = \
+                dst, src, auth, handle, reply_to
             if dst == _my_id:
                 _router._invoke(msg)
             else:
                 _router._forward(msg)
-        return 0
     finally:
         _nesting -= 1
 
@@ -740,10 +783,8 @@ def _pump(timeout):
         # A handler is reading again while frames are still buffered.
         _need = _process()
         return
-    if timeout is None:
-        events = _rpoll.poll()
-    else:
-        events = _rpoll.poll(max(0, int(timeout * 1000) + 1))
+    events = _rpoll.poll(None if timeout is None else
+                         max(0, int(timeout * 1000) + 1))
     readable = False
     for fd, ev in events:
         if fd == _wake_r:
@@ -755,13 +796,18 @@ def _pump(timeout):
             readable = True
     if readable:
         try:
-            data = os.read(_rfd, min(max(CHUNK_SIZE, _need), 1048576))
+            if _big:
+                n = os.readv(_rfd, [memoryview(_big[0])[_big[1]:]])
+                _big[1] += n
+            else:
+                data = os.read(_rfd, min(max(CHUNK_SIZE, _need), 1048576))
+                _rbuf.extend(data)
+                n = len(data)
         except OSError:
-            data = b''
-        if not data:
+            n = 0
+        if not n:
             _log(10, 'parent stream is gone, exiting')
             _exit_now()
-        _rbuf.extend(data)
         _need = _process()
 
 
@@ -787,8 +833,10 @@ def _notify():
 def _after_fork():
     # A fork of this process (multiprocessing, os.fork) shares the transport
     # fds: it must neither write frames nor read the parent's messages.
-    global _forked
+    global _forked, _big
     _forked = True
+    _big = None
+    _calls.clear()
 
 
 def _wait(pred, timeout=None):
@@ -1099,17 +1147,19 @@ class Dispatcher(object):
     def forget_chain(cls, chain_id, econtext):
         econtext.dispatcher._error_by_chain_id.pop(chain_id, None)
 
-    def _dispatch_one(self, msg):
+    def _handle(self, msg):
         try:
-            chain_id, modname, klass, func, args, kwargs = \
-                msg.unpickle(throw=False)
+            if msg.reply_to == IS_DEAD:
+                msg._throw_dead()
+            chain_id, modname, klass, func, args, kwargs = _loads(
+                msg._parts[0] if msg._parts else msg.data)
             if _debug:
                 _log(10, 'dispatching %r' % ((chain_id, modname, klass, func,
                                               args, kwargs),))
-            obj = sys.modules.get(modname)
+            obj = _modules.get(modname)
             if obj is None:
                 __import__(modname)
-                obj = sys.modules[modname]
+                obj = _modules[modname]
             if klass:
                 obj = getattr(obj, klass)
             fn = getattr(obj, func)
@@ -1117,30 +1167,28 @@ class Dispatcher(object):
                 kwargs.setdefault('econtext', self.econtext)
             if getattr(fn, 'mitogen_takes_router', False):
                 kwargs.setdefault('router', self.econtext.router)
-            error = self._error_by_chain_id.get(chain_id)
+            result = self._error_by_chain_id.get(chain_id)
         except Exception as e:
-            return None, CallError(e)
-        if error is not None:
-            return chain_id, error
-        try:
-            return chain_id, fn(*args, **kwargs)
-        except Exception as e:
-            error = CallError(e)
-            if chain_id is not None:
-                self._error_by_chain_id[chain_id] = error
-            return chain_id, error
-
-    def _handle(self, msg):
-        chain_id, result = self._dispatch_one(msg)
+            chain_id, result = None, CallError(e)
+        else:
+            if result is None:
+                try:
+                    result = fn(*args, **kwargs)
+                except Exception as e:
+                    result = CallError(e)
+                    if chain_id is not None:
+                        self._error_by_chain_id[chain_id] = result
         if msg.reply_to:
             data = _dumps(result)
-            if msg.src_id == _my_id or \
-                    len(data) > _router.max_message_size:
-                msg.reply(Message(data=data))
+            if type(data) is tuple or msg.src_id == _my_id or len(data) >= \
+                    4096 or len(data) > _router.max_message_size:
+                # route() writes big ones as they are, or refuses them.
+                msg.reply(Message.pickled(result) if type(data) is tuple
+                          else Message(data=data))
             else:   # the usual case, without building a Message
                 _write(_HDR.pack(HEADER_MAGIC, msg.src_id, _my_id, _my_id,
-                                 msg.reply_to, 0, len(data)), data)
-        elif isinstance(result, CallError) and chain_id is None:
+                                 msg.reply_to, 0, len(data)) + data)
+        elif chain_id is None and isinstance(result, CallError):
             _log(40, 'No-reply function call failed: %s' % (result,))
 
 
@@ -1187,8 +1235,10 @@ def _on_shutdown(msg):
 def _serve():
     global _seq
     handle = _dispatcher._handle
+    calls = _calls
     while True:
-        msg = _wait(_next_call)
+        # Only this thread takes calls (a fork of it has none: _after_fork).
+        msg = calls.popleft() if calls else _wait(_next_call)
         _seq += 1
         handle(msg)
 
@@ -1224,8 +1274,8 @@ def _main(config):
     _wake_r, _wake_w = os.pipe()
     os.set_blocking(_wake_w, False)
     _rpoll = select.poll()
-    _rpoll.register(_rfd, select.POLLIN)
-    _rpoll.register(_wake_r, select.POLLIN)
+    for fd in _rfd, _wake_r:
+        _rpoll.register(fd, select.POLLIN)
 
     _router = Router()
     _router.max_message_size = config.get('max_message_size',
