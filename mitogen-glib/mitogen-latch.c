@@ -44,8 +44,55 @@ typedef enum {
   WAITER_TIMED_OUT,
 } WaiterState;
 
+/* What a blocking get sleeps on: one per thread (a thread waits in one get
+ * at a time), reference counted so that put can signal it after dropping
+ * the latch's lock, which the woken thread then finds free instead of
+ * going back to sleep on it. A late signal is a spurious wake-up of that
+ * thread's next wait, which the wait loop absorbs. */
+typedef struct
+{
+  gatomicrefcount ref_count;
+  GCond cond;
+} Wake;
+
+static Wake *
+wake_ref (Wake *wake)
+{
+  g_atomic_ref_count_inc (&wake->ref_count);
+  return wake;
+}
+
+static void
+wake_unref (gpointer data)
+{
+  Wake *wake = data;
+
+  if (g_atomic_ref_count_dec (&wake->ref_count))
+    {
+      g_cond_clear (&wake->cond);
+      g_free (wake);
+    }
+}
+
+static GPrivate thread_wake = G_PRIVATE_INIT (wake_unref);
+
+static Wake *
+wake_for_this_thread (void)
+{
+  Wake *wake = g_private_get (&thread_wake);
+
+  if (wake == NULL)
+    {
+      wake = g_new0 (Wake, 1);
+      g_atomic_ref_count_init (&wake->ref_count);
+      g_cond_init (&wake->cond);
+      g_private_set (&thread_wake, wake);
+    }
+  return wake;
+}
+
 /* One consumer waiting for an item. A blocking get keeps it on its stack and
- * sleeps on @cond; an async get keeps it as the task data of its GTask, so
+ * sleeps on @wake; an async get keeps it as the task data of its GTask, so
  * it lives exactly as long as the task. */
 typedef struct
 {
@@ -54,7 +101,8 @@ typedef struct
                               * holds a ref for the waiter's whole life */
   WaiterState   state;       /* (guarded by latch->lock) */
   gpointer      item;        /* (owned) (nullable): blocking only, GOT_ITEM */
-  GCond        *cond;        /* (nullable): blocking only */
+  Wake         *wake;        /* (unowned) (nullable): blocking only; the
+                              * thread's own, alive while it waits */
   GTask        *task;        /* (owned) (nullable): async only, while QUEUED */
   GCancellable *cancellable; /* (owned) (nullable): async only */
   gulong        handler_id;  /* async only: cancelled handler, or 0 */
@@ -168,8 +216,8 @@ waiter_cancelled_cb (GCancellable *cancellable,
     case WAITER_QUEUED:
       g_queue_unlink (&self->waiters, &w->link);
       w->state = WAITER_CANCELLED;
-      if (w->cond != NULL)
-        g_cond_signal (w->cond);
+      if (w->wake != NULL)
+        g_cond_signal (&w->wake->cond);
       else
         task = g_steal_pointer (&w->task);
       break;
@@ -222,6 +270,7 @@ mitogen_latch_put (MitogenLatch  *self,
 {
   GList *link;
   GTask *task = NULL;
+  Wake *wake = NULL;
   MitogenLatchNotify notify = NULL;
   gpointer notify_data = NULL;
 
@@ -244,10 +293,10 @@ mitogen_latch_put (MitogenLatch  *self,
       Waiter *w = link->data;
 
       w->state = WAITER_GOT_ITEM;
-      if (w->cond != NULL)
+      if (w->wake != NULL)
         {
           w->item = g_object_ref (item);
-          g_cond_signal (w->cond);
+          wake = wake_ref (w->wake);
         }
       else
         {
@@ -262,6 +311,12 @@ mitogen_latch_put (MitogenLatch  *self,
     }
 
   g_mutex_unlock (&self->lock);
+
+  if (wake != NULL)
+    {
+      g_cond_signal (&wake->cond);
+      wake_unref (wake);
+    }
 
   if (task != NULL)
     {
@@ -306,7 +361,6 @@ mitogen_latch_get (MitogenLatch  *self,
                    GError       **error)
 {
   Waiter w = { { NULL, NULL, NULL }, NULL, WAITER_PENDING, NULL, NULL, NULL, NULL, 0 };
-  GCond cond;
   gint64 deadline = 0;
   gulong handler_id = 0;
   gpointer item = NULL;
@@ -334,8 +388,7 @@ mitogen_latch_get (MitogenLatch  *self,
 
   w.link.data = &w;
   w.latch = self;
-  w.cond = &cond;
-  g_cond_init (&cond);
+  w.wake = wake_for_this_thread ();
 
   g_mutex_lock (&self->lock);
 
@@ -374,8 +427,8 @@ mitogen_latch_get (MitogenLatch  *self,
       while (w.state == WAITER_QUEUED)
         {
           if (timeout_usec < 0)
-            g_cond_wait (&cond, &self->lock);
-          else if (!g_cond_wait_until (&cond, &self->lock, deadline) &&
+            g_cond_wait (&w.wake->cond, &self->lock);
+          else if (!g_cond_wait_until (&w.wake->cond, &self->lock, deadline) &&
                    w.state == WAITER_QUEUED)
             {
               g_queue_unlink (&self->waiters, &w.link);
@@ -390,7 +443,6 @@ mitogen_latch_get (MitogenLatch  *self,
    * and that handler needs the lock. Afterwards nobody can touch @w. */
   if (handler_id != 0)
     g_cancellable_disconnect (cancellable, handler_id);
-  g_cond_clear (&cond);
 
   switch (w.state)
     {
@@ -647,8 +699,8 @@ mitogen_latch_close (MitogenLatch *self)
       Waiter *w = link->data;
 
       w->state = WAITER_CLOSED;
-      if (w->cond != NULL)
-        g_cond_signal (w->cond);
+      if (w->wake != NULL)
+        g_cond_signal (&w->wake->cond);
       else
         g_queue_push_tail (&tasks, g_steal_pointer (&w->task));
     }

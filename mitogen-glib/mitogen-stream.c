@@ -317,6 +317,11 @@ _mitogen_stream_start (MitogenStream *self)
 
   self->read_source = g_unix_fd_source_new (self->fd, G_IO_IN | G_IO_HUP | G_IO_ERR);
   g_source_set_static_name (self->read_source, "[mitogen] stream read");
+  /* GLib takes a dispatched source's fds out of the poll set and puts
+   * them back afterwards, waking the context each time (two eventfd
+   * writes and a spare poll per read). The broker never iterates its
+   * context recursively, so let the source recurse and keep its fds. */
+  g_source_set_can_recurse (self->read_source, TRUE);
   g_source_set_callback (self->read_source, G_SOURCE_FUNC (on_readable), self, NULL);
   g_source_attach (self->read_source, _mitogen_broker_get_main_context (self->broker));
 }
@@ -417,6 +422,7 @@ watch_writable_locked (MitogenStream *self)
    * watch itself instead of waking the broker to do it. */
   self->write_source = g_unix_fd_source_new (self->fd, G_IO_OUT | G_IO_ERR | G_IO_HUP);
   g_source_set_static_name (self->write_source, "[mitogen] stream write");
+  g_source_set_can_recurse (self->write_source, TRUE);  /* see _mitogen_stream_start */
   g_source_set_callback (self->write_source, G_SOURCE_FUNC (on_writable),
                          _mitogen_stream_ref (self), (GDestroyNotify) _mitogen_stream_unref);
   g_source_attach (self->write_source, _mitogen_broker_get_main_context (self->broker));
