@@ -23,4 +23,9 @@ G_BEGIN_DECLS
 void _mitogen_complete_in_context (GTask          *task,
                                    MitogenMessage *message);
 
+/* Around delivering a batch of replies (the frames of one read): the
+ * contexts to wake are woken once, at the outermost end. Same thread. */
+void _mitogen_completion_batch_begin (void);
+void _mitogen_completion_batch_end   (void);
+
 G_END_DECLS

@@ -7,10 +7,21 @@
  * runs in the task's context, in a later iteration than the one that
  * created the task.
  *
+ * The wake-up is a byte on a pipe the source polls, not
+ * g_main_context_wakeup(), which takes the context's lock and so often
+ * contends with the thread iterating it. Inside a delivery batch
+ * (_mitogen_completion_batch_begin/end around the frames of one read),
+ * wake-ups wait for the batch's end: one per context per read.
+ *
  * SPDX-License-Identifier: BSD-3-Clause
  */
 
 #include "config.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
 
 #include "mitogen-completion-private.h"
 
@@ -20,9 +31,28 @@ typedef struct
   GMainContext *context;     /* (unowned) the context it is attached to */
   GMutex lock;
   GPtrArray *pending;        /* (lock) task, message, task, message, ... */
-  GPtrArray *dispatching;    /* dispatch only */
+  GPtrArray *spare;          /* (lock) (nullable) an empty array to reuse */
   gint n_pending;            /* (atomic) pending->len, for prepare/check */
+  int wake_fds[2];           /* read end polled by the source, write end */
 } CompletionSource;
+
+/* Sources whose wake-up waits for the end of this thread's batch. */
+typedef struct
+{
+  guint depth;
+  GPtrArray *to_wake;        /* (element-type CompletionSource) (owned) */
+} Batch;
+
+static void
+batch_free (gpointer data)
+{
+  Batch *batch = data;
+
+  g_ptr_array_unref (batch->to_wake);
+  g_free (batch);
+}
+
+static GPrivate thread_batch = G_PRIVATE_INIT (batch_free);
 
 static GMutex registry_lock;
 static GHashTable *registry;  /* (lock) GMainContext -> CompletionSource (unowned) */
@@ -52,11 +82,22 @@ completion_dispatch (GSource     *source,
 {
   CompletionSource *self = (CompletionSource *) source;
   GPtrArray *batch;
+  char drain[64];
 
+  /* Drained before taking the batch: a wake-up written after this is
+   * for items this dispatch does not take, and stays for the next. */
+  if (self->wake_fds[0] >= 0)
+    {
+      gssize n;
+
+      while ((n = read (self->wake_fds[0], drain, sizeof drain)) > 0 || (n < 0 && errno == EINTR))
+        ;
+    }
+  /* The batch is taken whole, so a callback that iterates this context
+   * again (the source may recurse) dispatches only newer replies. */
   g_mutex_lock (&self->lock);
   batch = self->pending;
-  self->pending = self->dispatching;
-  self->dispatching = batch;
+  self->pending = self->spare != NULL ? g_steal_pointer (&self->spare) : g_ptr_array_new ();
   g_atomic_int_set (&self->n_pending, 0);
   g_mutex_unlock (&self->lock);
 
@@ -68,6 +109,11 @@ completion_dispatch (GSource     *source,
       g_object_unref (task);
     }
   g_ptr_array_set_size (batch, 0);
+  g_mutex_lock (&self->lock);
+  if (self->spare == NULL)
+    self->spare = g_steal_pointer (&batch);
+  g_mutex_unlock (&self->lock);
+  g_clear_pointer (&batch, g_ptr_array_unref);
 
   return G_SOURCE_CONTINUE;
 }
@@ -89,9 +135,11 @@ completion_finalize (GSource *source)
   g_mutex_lock (&self->lock);
   g_assert (self->pending->len == 0);
   g_clear_pointer (&self->pending, g_ptr_array_unref);
-  g_clear_pointer (&self->dispatching, g_ptr_array_unref);
+  g_clear_pointer (&self->spare, g_ptr_array_unref);
   g_mutex_unlock (&self->lock);
   g_mutex_clear (&self->lock);
+  close (self->wake_fds[0]);
+  close (self->wake_fds[1]);
 }
 
 static GSourceFuncs completion_funcs = {
@@ -120,8 +168,18 @@ completion_source_for (GMainContext *context)
       g_source_set_priority (&self->source, G_PRIORITY_DEFAULT);
       g_mutex_init (&self->lock);
       self->pending = g_ptr_array_new ();
-      self->dispatching = g_ptr_array_new ();
       self->context = context;
+      /* Without a pipe (out of fds) the context is woken the usual way. */
+      self->wake_fds[0] = self->wake_fds[1] = -1;
+      if (g_unix_open_pipe (self->wake_fds, FD_CLOEXEC, NULL))
+        {
+          g_unix_set_fd_nonblocking (self->wake_fds[0], TRUE, NULL);
+          g_unix_set_fd_nonblocking (self->wake_fds[1], TRUE, NULL);
+          g_source_add_unix_fd (&self->source, self->wake_fds[0], G_IO_IN);
+          /* Else GLib takes the fd out of the poll set around every
+           * dispatch and puts it back, waking the context twice. */
+          g_source_set_can_recurse (&self->source, TRUE);
+        }
       g_hash_table_insert (registry, context, self);
       /* The context owns it from now on; we keep the reference we return. */
       g_source_attach (&self->source, context);
@@ -131,6 +189,16 @@ completion_source_for (GMainContext *context)
   return &self->source;
 }
 
+static void
+wake (CompletionSource *self)
+{
+  if (self->wake_fds[1] < 0)
+    g_main_context_wakeup (self->context);
+  /* EAGAIN: the pipe is full of wake-ups already. */
+  else while (write (self->wake_fds[1], "", 1) < 0 && errno == EINTR)
+    ;
+}
+
 void
 _mitogen_complete_in_context (GTask          *task,
                               MitogenMessage *message)
@@ -138,6 +206,7 @@ _mitogen_complete_in_context (GTask          *task,
   GMainContext *context = g_task_get_context (task);
   GSource *source = completion_source_for (context);
   CompletionSource *self = (CompletionSource *) source;
+  Batch *batch = g_private_get (&thread_batch);
   gboolean was_empty;
 
   g_mutex_lock (&self->lock);
@@ -147,7 +216,36 @@ _mitogen_complete_in_context (GTask          *task,
   g_atomic_int_set (&self->n_pending, self->pending->len);
   g_mutex_unlock (&self->lock);
 
-  if (was_empty)
-    g_main_context_wakeup (context);
-  g_source_unref (source);
+  if (was_empty && batch != NULL && batch->depth > 0)
+    g_ptr_array_add (batch->to_wake, g_steal_pointer (&source));
+  else if (was_empty)
+    wake (self);
+  g_clear_pointer (&source, g_source_unref);
+}
+
+void
+_mitogen_completion_batch_begin (void)
+{
+  Batch *batch = g_private_get (&thread_batch);
+
+  if (batch == NULL)
+    {
+      batch = g_new0 (Batch, 1);
+      batch->to_wake = g_ptr_array_new_with_free_func ((GDestroyNotify) g_source_unref);
+      g_private_set (&thread_batch, batch);
+    }
+  batch->depth++;
+}
+
+void
+_mitogen_completion_batch_end (void)
+{
+  Batch *batch = g_private_get (&thread_batch);
+
+  g_return_if_fail (batch != NULL && batch->depth > 0);
+  if (--batch->depth > 0)
+    return;
+  for (guint i = 0; i < batch->to_wake->len; i++)
+    wake (batch->to_wake->pdata[i]);
+  g_ptr_array_set_size (batch->to_wake, 0);
 }

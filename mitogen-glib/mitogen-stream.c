@@ -16,6 +16,7 @@
 #include <glib-unix.h>
 
 #include "mitogen-broker-private.h"
+#include "mitogen-completion-private.h"
 #include "mitogen-error.h"
 #include "mitogen-frame-decoder.h"
 #include "mitogen-message-private.h"
@@ -258,13 +259,10 @@ feed (MitogenStream *self,
   return TRUE;
 }
 
+/* Returns FALSE once the stream is closed. */
 static gboolean
-on_readable (gint         fd,
-             GIOCondition condition,
-             gpointer     user_data)
+read_and_deliver (MitogenStream *self)
 {
-  MitogenStream *self = user_data;
-  g_autoptr(MitogenStream) hold = _mitogen_stream_ref (self);
   /* Bounded work per wake-up, so one busy stream cannot starve others. */
   guint rounds = 4;
 
@@ -275,7 +273,7 @@ on_readable (gint         fd,
       if (n > 0)
         {
           if (!feed (self, self->read_buffer, n))
-            return G_SOURCE_REMOVE;
+            return FALSE;
           if (n < READ_CHUNK_SIZE)
             break;
           continue;
@@ -303,10 +301,28 @@ on_readable (gint         fd,
                                                  self->name, g_strerror (saved));
           _mitogen_stream_close (self, error);
         }
-      return G_SOURCE_REMOVE;
+      return FALSE;
     }
 
-  return G_SOURCE_CONTINUE;
+  return TRUE;
+}
+
+static gboolean
+on_readable (gint         fd,
+             GIOCondition condition,
+             gpointer     user_data)
+{
+  MitogenStream *self = user_data;
+  g_autoptr(MitogenStream) hold = _mitogen_stream_ref (self);
+  gboolean keep;
+
+  /* Replies among the frames of this wake-up wake each waiting main
+   * context once, after the last of them. */
+  _mitogen_completion_batch_begin ();
+  keep = read_and_deliver (self);
+  _mitogen_completion_batch_end ();
+
+  return keep ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
 }
 
 void
