@@ -855,6 +855,7 @@ class _Stream(object):
         self.rbuf = bytearray()
         self.outq = deque()         # whole frames; the first maybe partly sent
         self.off = 0
+        self.need = 0               # bytes missing from a partial frame
         self.lock = _thread.allocate_lock()
         self.registered = False
 
@@ -883,6 +884,19 @@ class _Stream(object):
 
     def flush_locked(self):
         q = self.outq
+        if len(q) == 1 and not self.off:
+            # The usual case: one whole frame, one write().
+            try:
+                n = os.write(self.fd, q[0])
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return      # the hub sees the hang-up and disconnects
+            if n == len(q[0]):
+                q.clear()
+            else:
+                self.off = n
+            return
         while q:
             chunk = list(islice(q, 0, 256))
             if self.off:
@@ -1010,9 +1024,8 @@ class _Hub(object):
                             self._failed(fd, e)
             while self.dirty:
                 self._flush(self.dirty.pop())
-            with _reap_lock:
-                reaping = bool(_reaping)
-            if reaping:
+            # Unlocked peek: _reap_later() wakes us after adding anyway.
+            if _reaping:
                 reaping = _reap()
             if self.delivered:
                 self.delivered = False
@@ -1063,8 +1076,36 @@ class _Hub(object):
         if not data:
             core._log(10, 'parent stream is gone, exiting')
             core._exit_now()
+        if not core._rbuf and core._big is None:
+            # The usual frame is for a child: relay it as read, without a
+            # Message and a new header (core._process does the rest).
+            pos = self._relay(data)
+            if pos == len(data):
+                core._need = 0
+                return
+            data = data[pos:]
         core._rbuf.extend(data)
         core._need = core._process()
+
+    def _relay(self, data):
+        """Send each complete frame at the start of data that is for an id
+        behind a child stream, and that passes forward()'s checks, to that
+        stream; return the offset of the first frame left to _process."""
+        routes = self.routes
+        limit = core._router.max_message_size
+        pos = 0
+        have = len(data)
+        while have - pos >= _HLEN:
+            magic, dst, src, auth, _, _, size = _HDR.unpack_from(data, pos)
+            end = pos + _HLEN + size
+            out = routes.get(dst)
+            if end > have or out is None or magic != _MAGIC or \
+                    size > limit or auth in routes or \
+                    (src != auth and src in routes):
+                break
+            out.send(data if end == have and not pos else data[pos:end])
+            pos = end
+        return pos
 
     def _on_data(self, s, ev):
         if ev & _OUT:
@@ -1074,13 +1115,23 @@ class _Hub(object):
             if empty and not s.closed:
                 self.poller.modify(s.fd, _IN)
         if ev & ~_OUT:
-            data = _read(s.fd, 1048576)
+            # 64 KiB unless a big frame is missing more: a bigger read
+            # buffer is mmap()ed and unmapped on every read, and unmapping
+            # in a threaded process costs a TLB shoot-down (~100 us here).
+            data = _read(s.fd, min(max(core.CHUNK_SIZE, s.need), 1048576))
             if data is None:
                 return
             if not data:
                 return self.disconnect(s, 'EOF')
-            s.rbuf.extend(data)
-            self._parse(s)
+            if s.rbuf:
+                s.rbuf.extend(data)
+                self._parse(s)
+            else:
+                # Nothing buffered: parse the bytes read (a frame that is
+                # all of them goes on without a copy); keep what is left.
+                pos = self._parse(s, data)
+                if pos < len(data) and not s.closed:
+                    s.rbuf.extend(memoryview(data)[pos:])
 
     def _on_diag(self, s, ev):
         data = _read(s.diag)
@@ -1098,14 +1149,16 @@ class _Hub(object):
             if line.strip():
                 core._log(10, '%s: %s' % (s.name, line), 'mitogen.stderr')
 
-    def _parse(self, s):
-        """Route every complete frame a child sent."""
-        buf = s.rbuf
+    def _parse(self, s, data=None):
+        """Route every complete frame a child sent, in s.rbuf (consumed
+        frames are removed) or in data (returns the bytes consumed)."""
+        buf = s.rbuf if data is None else data
         me = core._my_id
         routes = self.routes
         limit = core._router.max_message_size
         up = []
         pos = 0
+        s.need = 0
         try:
             while len(buf) - pos >= _HLEN:
                 magic, dst, src, auth, handle, reply_to, size = \
@@ -1113,9 +1166,11 @@ class _Hub(object):
                 if magic != _MAGIC or size > limit:
                     core._log(40, '%s: %s' % (s.name, 'corrupt frame' if
                               magic != _MAGIC else 'message too large'))
-                    return self.disconnect(s, 'bad frame')
+                    self.disconnect(s, 'bad frame')
+                    return pos
                 end = pos + _HLEN + size
                 if len(buf) < end:
+                    s.need = end - len(buf)
                     break
                 start, pos = pos, end
                 if routes.get(auth) is not s or (
@@ -1125,26 +1180,34 @@ class _Hub(object):
                     continue
                 if dst == me:
                     if up:
-                        core._write(b''.join(up), b'')
+                        self._up_frames(up)
                         up = []
                     msg = core._new_message(dst, src, auth, handle, reply_to,
                                             bytes(buf[start + _HLEN:end]))
                     msg.stream = s
                     self.invoke(msg)
                     if s.closed:
-                        return
+                        return pos
                     continue
                 s.egress.add(dst)
+                frame = data if end == len(buf) and not start and \
+                    data is not None else bytes(buf[start:end])
                 out = routes.get(dst)
                 if out is None:
-                    up.append(bytes(buf[start:end]))
+                    up.append(frame)
                 else:
-                    out.send(bytes(buf[start:end]))
+                    out.send(frame)
         finally:
-            if pos:
+            if pos and data is None:
                 del buf[:pos]
             if up:
-                core._write(b''.join(up), b'')
+                self._up_frames(up)
+        return pos
+
+    def _up_frames(self, up):
+        # Frames going up from one read: one write (a single frame is not
+        # copied).
+        core._write(up[0] if len(up) == 1 else b''.join(up), b'')
 
     def disconnect(self, s, why):
         """A child stream is gone (hub thread): fail what was queued for it,
