@@ -20,6 +20,8 @@
  * mitogen-glib/child/README.md for the contract. */
 #define RUNTIME_RESOURCE "/org/mitogen-glib/child/runtime.py.z"
 #define STAGE1_RESOURCE "/org/mitogen-glib/child/stage1.py"
+/* The runtime's defaults (child/README.md, "Config keys"). */
+#define RUNTIME_MAX_MESSAGE_SIZE G_GUINT64_CONSTANT (134217728)
 
 static char *
 substitute (const char *text,
@@ -66,6 +68,7 @@ _mitogen_boot_plan_new_own (MitogenRouter            *router,
   g_autofree char *template_text = NULL;
   g_autofree char *size_text = NULL;
   g_autofree char *config = NULL;
+  g_autoptr(GString) config_text = NULL;
   g_autofree char *name_literal = NULL;
   g_autofree char *with_size = NULL;
   g_autofree char *stage1 = NULL;
@@ -90,11 +93,21 @@ _mitogen_boot_plan_new_own (MitogenRouter            *router,
   if (name != NULL && !g_utf8_validate (name, -1, NULL))
     name = NULL;
   name_literal = python_str_literal (name ? name : "local");
-  config = g_strdup_printf ("{'context_id':%u,'parent_ids':[%u],'log_level':%d,"
-                            "'max_message_size':%" G_GUINT64_FORMAT ",'debug':%s,'name':%s}",
-                            context_id, mitogen_router_get_context_id (router), log_level,
-                            mitogen_router_get_max_message_size (router),
-                            log_level <= 10 ? "True" : "False", name_literal);
+  /* Keys left at the runtime's defaults are left out: the command line
+   * counts in every bootstrap. */
+  config_text = g_string_new (NULL);
+  g_string_append_printf (config_text, "{'context_id':%u,'name':%s", context_id, name_literal);
+  if (mitogen_router_get_context_id (router) != 0)
+    g_string_append_printf (config_text, ",'parent_ids':[%u]", mitogen_router_get_context_id (router));
+  if (log_level != 30)
+    g_string_append_printf (config_text, ",'log_level':%d", log_level);
+  if (log_level <= 10)
+    g_string_append (config_text, ",'debug':True");
+  if (mitogen_router_get_max_message_size (router) != RUNTIME_MAX_MESSAGE_SIZE)
+    g_string_append_printf (config_text, ",'max_message_size':%" G_GUINT64_FORMAT,
+                            mitogen_router_get_max_message_size (router));
+  g_string_append_c (config_text, '}');
+  config = g_string_free (g_steal_pointer (&config_text), FALSE);
   size_text = g_strdup_printf ("%" G_GSIZE_FORMAT, g_bytes_get_size (runtime));
   with_size = substitute (template_text, "@N@", size_text);
   stage1 = substitute (with_size, "@CONFIG@", config);

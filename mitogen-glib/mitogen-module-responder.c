@@ -246,17 +246,21 @@ find_runtime_module (MitogenModuleResponder *self,
       return real ? find_in_path (fullname, real) : NULL;
     }
 
-  if (g_str_equal (fullname, "mitogen.parent"))
+  /* mitogen._extra: the parts of the runtime left out at bootstrap, which
+   * a child fetches on first use (child/README.md). */
+  if (g_str_equal (fullname, "mitogen.parent") || g_str_equal (fullname, "mitogen._extra"))
     {
+      const char *base = g_str_equal (fullname, "mitogen.parent") ? "parent.py" : "extra.py";
+      g_autofree char *resource = g_strconcat ("/org/mitogen-glib/child/", base, NULL);
       g_autoptr(GBytes) source = g_resource_lookup_data (_mitogen_child_get_resource (),
-                                                         "/org/mitogen-glib/child/parent.py", 0, NULL);
+                                                         resource, 0, NULL);
       ModuleFile *file;
 
       if (source == NULL)
         return NULL;
       file = g_new0 (ModuleFile, 1);
       file->fullname = g_strdup (fullname);
-      file->path = g_strdup ("mitogen-glib/child/parent.py");
+      file->path = g_strconcat ("mitogen-glib/child/", base, NULL);
       file->source = g_steal_pointer (&source);
       return file;
     }
@@ -522,6 +526,19 @@ respond (MitogenModuleResponder *self,
         continue;
       g_ptr_array_add (related, g_strdup (name));
       g_ptr_array_add (related_files, related_file);
+    }
+
+  /* An intermediate soon needs the runtime's lazy parts (mitogen.parent
+   * uses Context.send_await): send them ahead, sparing a round trip. */
+  if (g_str_equal (fullname, "mitogen.parent"))
+    {
+      ModuleFile *extra = find_runtime_module (self, requester, "mitogen._extra");
+
+      if (extra != NULL)
+        {
+          g_ptr_array_add (related, g_strdup (extra->fullname));
+          g_ptr_array_add (related_files, extra);
+        }
     }
 
   for (guint i = 0; i < related_files->len; i++)

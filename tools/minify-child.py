@@ -18,7 +18,9 @@ any Python 3.6 or newer.
 """
 
 import argparse
+import ast
 import io
+import keyword
 import sys
 import tokenize
 import zlib
@@ -45,8 +47,101 @@ def _source_span(lines, start, end):
     return ''.join(parts)
 
 
-def _logical_lines(source):
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef,
+           ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+
+def _idents(node):
+    """Every identifier written anywhere in node, whatever its role."""
+    out = set()
+    for n in ast.walk(node):
+        for field in ('id', 'arg', 'name', 'asname', 'attr', 'module'):
+            value = getattr(n, field, None)
+            if isinstance(value, str):
+                out.update(value.split('.'))
+        if isinstance(n, (ast.Global, ast.Nonlocal)):
+            out.update(n.names)
+    return out
+
+
+def _function_renames(func):
+    """{old: new} for the locals of one function that are safe to rename:
+    bound by plain assignment (not parameters, imports, def/class, global or
+    nonlocal), never mentioned in a nested scope (lambda, comprehension,
+    def), in a function without f-strings or locals()/vars()/exec/eval."""
+    stored, barred, nested = set(), set(), set()
+    args = func.args
+    for a in args.args + args.kwonlyargs + [args.vararg, args.kwarg] + \
+            getattr(args, 'posonlyargs', []):
+        if a is not None:
+            barred.add(a.arg)
+    todo = list(ast.iter_child_nodes(func))
+    while todo:
+        n = todo.pop()
+        if isinstance(n, _SCOPES):
+            nested |= _idents(n)
+            continue
+        if isinstance(n, ast.JoinedStr):
+            return {}
+        if isinstance(n, ast.Name):
+            if n.id in ('locals', 'vars', 'exec', 'eval'):
+                return {}
+            if not isinstance(n.ctx, ast.Load):
+                stored.add(n.id)
+        elif isinstance(n, ast.ExceptHandler) and n.name:
+            stored.add(n.name)
+        elif isinstance(n, (ast.Import, ast.ImportFrom, ast.Global,
+                            ast.Nonlocal)):
+            barred |= _idents(n)
+        todo.extend(ast.iter_child_nodes(n))
+    names = stored - barred - nested
+    if not names:
+        return {}
+    taken = _idents(func) | set(keyword.kwlist) | {'_', 'self', 'cls'}
+    pool = (a + b for a in ['', 'abcdefghijklmnopqrstuvwxyz']
+            for b in 'abcdefghijklmnopqrstuvwxyz' for a in a or [''])
+    free = (n for n in pool if n not in taken)
+    # Longest names first get the shortest replacements.
+    return {old: next(free) for old in sorted(names, key=lambda n: -len(n))
+            if len(old) > 1}
+
+
+def _renames(source):
+    """{(row, col): new text} for the NAME tokens of renamed locals."""
+    tree = ast.parse(source)
+    if not hasattr(tree.body[0] if tree.body else tree, 'end_lineno'):
+        return {}       # Python < 3.8: no spans, no renaming
+    funcs = [n for n in ast.walk(tree)
+             if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    spans = []
+    for func in funcs:
+        table = _function_renames(func)
+        if table:
+            spans.append(((func.lineno, func.col_offset),
+                          (func.end_lineno, func.end_col_offset), table))
+    out = {}
+    toks = [t for t in tokenize.generate_tokens(io.StringIO(source).readline)
+            if t[0] not in _SKIP]
+    for start, end, table in spans:
+        depth = 0
+        for i, tok in enumerate(toks):
+            if tok[2] < start or tok[2] >= end:
+                continue
+            if tok[0] == tokenize.OP:
+                depth += tok[1] in '([{'
+                depth -= tok[1] in ')]}'
+            elif tok[0] == tokenize.NAME and tok[1] in table:
+                prev = toks[i - 1][1]
+                nxt = toks[i + 1][1] if i + 1 < len(toks) else ''
+                if prev == '.' or (depth and nxt == '='):
+                    continue    # an attribute, or a keyword argument
+                out[tok[2]] = table[tok[1]]
+    return out
+
+
+def _logical_lines(source, renames=None):
     """Yield (row, depth, [(type, text)]) for every logical line."""
+    renames = renames or {}
     lines = source.splitlines(True)
     depth = 0
     toks = []
@@ -87,7 +182,7 @@ def _logical_lines(source):
                                   % (tok[1], tok[2][0]))
             if row is None:
                 row = tok[2][0]
-            toks.append((ttype, tok[1]))
+            toks.append((ttype, renames.get(tok[2], tok[1])))
 
 
 def _render(toks):
@@ -106,29 +201,46 @@ def _render(toks):
 
 
 SPLIT_MARKER = "'--split--'"
+LAZY_MARKERS = {"'--lazy--'": True, "'--eager--'": False}
 _CONTINUATIONS = ('else', 'elif', 'except', 'finally')
 
 
-def minify(source, split=0):
+def minify(source, split=0, rename=False, lazy=None):
+    """The minified text.  With lazy a list, the top-level statements
+    between the string statements '--lazy--' and '--eager--' are left out
+    and the list gets their minified text instead (at the same line
+    numbers, blank lines elsewhere)."""
     kept = []
-    for row, depth, toks in _logical_lines(source):
+    renames = _renames(source) if rename else None
+    in_lazy = False
+    for row, depth, toks in _logical_lines(source, renames):
         if all(ttype == tokenize.STRING for ttype, _ in toks):
-            if split and depth == 0 and _render(toks) == SPLIT_MARKER:
-                kept.append((row, depth, None))
+            text = _render(toks)
+            if lazy is not None and depth == 0 and text in LAZY_MARKERS:
+                in_lazy = LAZY_MARKERS[text]
+            elif split and depth == 0 and text == SPLIT_MARKER:
+                kept.append((row, depth, None, False))
             continue    # docstring or other string-only statement
-        kept.append((row, depth, _render(toks)))
+        kept.append((row, depth, _render(toks), in_lazy))
+    for i, (row, depth, text, part) in enumerate(kept):
+        if text and text.endswith(':') and (i + 1 == len(kept) or
+                                            kept[i + 1][1] <= depth):
+            # a block emptied by a removed docstring
+            kept[i] = (row, depth, text + 'pass', part)
+    if lazy is not None:
+        lazy.append(_join([k[:3] for k in kept if k[3]], 0))
+    return _join([k[:3] for k in kept if not k[3]], split)
 
+
+def _join(kept, split):
     out = []
     cur = 1
     part = 0            # characters in the current part
     force = False
-    for i, (row, depth, text) in enumerate(kept):
+    for row, depth, text in kept:
         if text is None:
             force = True
             continue
-        if text.endswith(':') and (i + 1 == len(kept) or
-                                   kept[i + 1][1] <= depth):
-            text += 'pass'     # a block emptied by a removed docstring
         out.append('\n' * (row - cur))
         if split and depth == 0 and (force or part >= split) and \
                 not text.startswith(_CONTINUATIONS) and \
@@ -156,15 +268,25 @@ def main(argv=None):
                         help='write zlib-compressed (level 9) output')
     parser.add_argument('--split', type=int, default=0, metavar='BYTES',
                         help='split into parts of about BYTES characters')
+    parser.add_argument('--rename-locals', action='store_true',
+                        help='shorten the names of function locals')
+    parser.add_argument('--lazy', metavar='OUT',
+                        help="write the '--lazy--' parts to OUT (minified), "
+                        'leaving them out of the output')
     args = parser.parse_args(argv)
     with open(args.input, encoding='utf-8') as fp:
         source = fp.read()
-    text = minify(source, args.split)
+    lazy = [] if args.lazy else None
+    text = minify(source, args.split, args.rename_locals, lazy)
     compile(text, args.input, 'exec')     # never ship something broken
     line = 1
     for part in text.split('\f'):        # nor a part that does not compile
         compile('\n' * (line - 1) + part, args.input, 'exec')
         line += part.count('\n')
+    if lazy is not None:
+        compile(lazy[0], args.input, 'exec')
+        with open(args.lazy, 'w', encoding='utf-8') as fp:
+            fp.write(lazy[0])
     data = text.encode('utf-8')
     if args.compress:
         data = zlib.compress(data, 9)

@@ -30,14 +30,24 @@ for _part in __import__('zlib').decompress(_S).split(b'\f'):
     _line += _part.count(b'\n')
 '--split--'
 
-import _io
+import sys
+# _pickle imports functools for functools.partial alone, and functools
+# brings collections, operator, reprlib... (~400 KiB of RSS): lend it the
+# same partial from _functools; user code importing functools gets the real
+# module.
+_modules = sys.modules
+_f = type(sys)('functools')
+_f.partial = __import__('_functools').partial
+_f = _modules.setdefault('functools', _f) is _f
 import _pickle
+if _f:
+    del _modules['functools']
+import _io
 import _struct
 import _thread
 import itertools
 import os
 import select
-import sys
 import time
 import zlib
 from _collections import deque as _deque
@@ -66,7 +76,6 @@ _HDR = _struct.Struct('>HLLLLLL')
 _OWN_FILE = sys._getframe().f_code.co_filename
 _ModuleSpec = sys.modules['_frozen_importlib'].ModuleSpec
 _get_ident = _thread.get_ident
-_modules = sys.modules
 _monotonic = time.monotonic
 _RDHUP = getattr(select, 'POLLRDHUP', 0x2000)
 _HUP = select.POLLHUP | select.POLLERR | select.POLLNVAL | _RDHUP
@@ -81,6 +90,32 @@ _debug = False
 _router = None
 _importer = None
 _dispatcher = None
+_lazy = 0            # 1 once the lazy part (below) is loaded or loading
+_lazy_lock = _thread.RLock()
+
+
+class _Core(type(sys)):
+    """The class of mitogen.core (PEP 562's module __getattr__ is 3.7+).
+    What only user code needs (Sender, Receiver, listen... : the parts of
+    this file between '--lazy--' and '--eager--') is not sent at bootstrap:
+    asking for a name this module lacks fetches that code once from the
+    parent, as the module mitogen._extra, and runs it in this namespace."""
+    def __getattr__(self, name):
+        global _lazy
+        with _lazy_lock:
+            if name[:2] != '__' and not _lazy:
+                _lazy = 1
+                try:
+                    code = zlib.decompress(_importer._fetch('mitogen._extra')[3])
+                    exec(compile(code, _OWN_FILE, 'exec'), vars(self))
+                except BaseException:
+                    _lazy = 0
+                    raise
+                return getattr(self, name)
+        raise AttributeError(name)
+
+
+_M.__class__ = _Core
 
 
 class Error(Exception):
@@ -188,7 +223,7 @@ def _unpickle_sender(context_id, dst_handle):
     if type(context_id) is not int or context_id < 0 or \
             type(dst_handle) is not int or dst_handle <= 0 or _router is None:
         raise TypeError('bad Sender')
-    return Sender(_router.context_by_id(context_id), dst_handle)
+    return _M.Sender(_router.context_by_id(context_id), dst_handle)
 
 
 def _latin1_bytes(text, encoding=None):
@@ -307,6 +342,9 @@ def has_parent_authority(msg, stream=None):
     return msg.auth_id == _my_id or msg.auth_id in _parent_ids
 
 
+'--lazy--'
+
+
 def listen(obj, name, func):
     vars(obj).setdefault('_signals', {}).setdefault(name, []).append(func)
 
@@ -321,6 +359,9 @@ def unlisten(obj, name, func):
 def fire(obj, name, *args, **kwargs):
     for func in list(vars(obj).get('_signals', {}).get(name, ())):
         func(*args, **kwargs)
+
+
+'--eager--'
 
 
 class Message(object):
@@ -403,6 +444,9 @@ def _new_message(dst_id, src_id, auth_id, handle, reply_to, data):
     msg.dst_id, msg.src_id, msg.auth_id, msg.handle, msg.reply_to, \
         msg.data = dst_id, src_id, auth_id, handle, reply_to, data
     return msg
+
+
+'--lazy--'
 
 
 class Sender(object):
@@ -503,6 +547,9 @@ class Channel(Sender, Receiver):
         Sender.close(self)
 
 
+'--eager--'
+
+
 class Context(object):
     """A handle on a context by id; messages to it go through the router."""
     name = None
@@ -522,14 +569,15 @@ class Context(object):
         return 'Context(%s, %r)' % (self.context_id, self.name)
 
     def on_disconnect(self):
-        fire(self, 'disconnect')
+        if '_signals' in vars(self):    # listen() was called
+            fire(self, 'disconnect')
 
     def send(self, msg):
         msg.dst_id = self.context_id
         self.router.route(msg)
 
     def send_async(self, msg, persist=False):
-        recv = Receiver(self.router, persist=persist, respondent=self)
+        recv = _M.Receiver(self.router, persist=persist, respondent=self)
         msg.reply_to = recv.handle
         self.send(msg)
         return recv
@@ -641,7 +689,7 @@ def _dead(msg, reason, unreachable=True):
 
 
 _SAFE_TYPES = {type(None), bool, int, float, str, bytes, tuple, list, dict}
-_SAFE_BASES = (Blob, Secret, Kwargs, CallError, Context, Sender)
+_SAFE_BASES = (Blob, Secret, Kwargs, CallError, Context)     # + Sender
 _SAFE_IDS = {id(_unpickle_call_error), id(_unpickle_context),
              id(_unpickle_sender), id(Blob), id(Secret), id(Kwargs)}
 
@@ -993,6 +1041,9 @@ def _watch():
 
 
 # ------------------------------------------------------------ module import
+'--lazy--'
+
+
 class _LoggingLoader(object):
     # Wraps the real loader of 'logging' to hook our handler in once loaded.
     def __init__(self, real):
@@ -1029,6 +1080,11 @@ def _hook_logging(logging):
     root = logging.getLogger()
     root.setLevel(_log_level)
     root.addHandler(ForwardHandler())
+
+
+_SAFE_BASES += (Sender,)
+_lazy = 1       # in case this part was not left out (an unsplit build)
+'--eager--'
 
 
 def _under(name, prefixes):
@@ -1076,7 +1132,7 @@ class Importer(object):
                 spec = find and find(fullname, path, target)
                 if spec is not None:
                     if fullname == 'logging' and spec.loader is not None:
-                        spec.loader = _LoggingLoader(spec.loader)
+                        spec.loader = _M._LoggingLoader(spec.loader)
                     return spec
         tup = self._fetch(fullname)
         spec = _ModuleSpec(fullname, self, origin='master:' + tup[2],
@@ -1300,8 +1356,6 @@ def _main(config):
     # Calls to __main__ functions fetch the master's __main__.
     sys.modules.pop('__main__', None)
     sys.meta_path.insert(0, _importer)
-    if 'logging' in sys.modules:
-        _hook_logging(sys.modules['logging'])
 
     add = _router.add_handler
     add(_calls.append, CALL_FUNCTION, policy=has_parent_authority)
@@ -1320,6 +1374,8 @@ def _main(config):
             _my_id, _parent_ids, os.getpid(), sys.version.split()[0]))
     try:
         _uncork()
+        if 'logging' in sys.modules:    # (the hook's code is fetched)
+            _M._hook_logging(sys.modules['logging'])
         _serve()
     except SystemExit as e:
         _shutdown(e.code if isinstance(e.code, int) else 1)

@@ -11,6 +11,7 @@ protocol 2; mitogen types are written as GLOBAL references to the
 whitelisted `mitogen.core` names (see Ref).  Replies are read with an
 unpickler that accepts nothing but the whitelist.
 
+It serves the runtime's lazy parts for GET_MODULE 'mitogen._extra'.
 For intermediate mode (parent.py) it also answers ALLOCATE_ID with blocks
 of 1000 ids, records ADD_ROUTE/DEL_ROUTE, serves parent.py (minified, as
 it would be shipped) for GET_MODULE 'mitogen.parent', addresses calls to
@@ -21,6 +22,7 @@ connection ends).
 Environment: MITOGEN_TEST_CHILD_PYTHON picks the child's interpreter
 (default: the one running the tests); MITOGEN_TEST_RUNTIME_Z names a
 compressed runtime to boot instead of minifying runtime.py here;
+MITOGEN_TEST_EXTRA_PY the matching extra.py (default: beside it);
 MITOGEN_TEST_PARENT_PY names the parent.py to serve as mitogen.parent
 instead of minifying mitogen-glib/child/parent.py here.
 """
@@ -62,9 +64,10 @@ def child_python():
 
 
 def build_runtime(compress=True):
-    """The runtime as the build embeds it (minified, zlib level 9): the
-    file named by MITOGEN_TEST_RUNTIME_Z (the build's runtime.py.z), or
-    made here with tools/minify-child.py."""
+    """The runtime as the build embeds it (minified, locals renamed, the
+    lazy parts left out, zlib level 9): the file named by
+    MITOGEN_TEST_RUNTIME_Z (the build's runtime.py.z), or made here with
+    tools/minify-child.py.  compress=False: only minified, the whole file."""
     built = os.environ.get('MITOGEN_TEST_RUNTIME_Z')
     if compress and built:
         with open(built, 'rb') as fp:
@@ -74,14 +77,34 @@ def build_runtime(compress=True):
         os.close(fd)
         try:
             args = [sys.executable, MINIFY, RUNTIME, '--output', out]
-            # As the build makes it (mitogen-glib/child/meson.build).
-            subprocess.check_call(args + (['--compress', '--split', '2048']
-                                          if compress else []))
+            if compress:
+                # As the build makes it (mitogen-glib/child/meson.build).
+                args += ['--compress', '--split', '2048', '--rename-locals',
+                         '--lazy', out + '.extra']
+            subprocess.check_call(args)
             with open(out, 'rb') as fp:
                 _built[compress] = fp.read()
+            if compress:
+                with open(out + '.extra', 'rb') as fp:
+                    _built['extra'] = fp.read()
+                os.unlink(out + '.extra')
         finally:
             os.unlink(out)
     return _built[compress]
+
+
+def extra_source():
+    """The lazy parts of the runtime, served as mitogen._extra: the build's
+    extra.py (MITOGEN_TEST_EXTRA_PY, or beside MITOGEN_TEST_RUNTIME_Z), or
+    made here with the runtime."""
+    built = os.environ.get('MITOGEN_TEST_RUNTIME_Z')
+    path = os.environ.get('MITOGEN_TEST_EXTRA_PY') or (
+        built and os.path.join(os.path.dirname(built), 'extra.py'))
+    if path:
+        with open(path, 'rb') as fp:
+            return fp.read()
+    build_runtime()
+    return _built['extra']
 
 
 def load_minifier():
@@ -238,7 +261,9 @@ class FakeMaster(object):
         }
         self.config.update(config)
         self.modules = modules
-        self.related = related or {}
+        # As the C master: the lazy parts go ahead of mitogen.parent.
+        self.related = dict(related or {})
+        self.related.setdefault('mitogen.parent', ['mitogen._extra'])
         self.python = python or child_python()
         self.queues = collections.defaultdict(queue.Queue)
         self.logs = []
@@ -386,6 +411,9 @@ class FakeMaster(object):
         if name == 'mitogen.parent':
             return (name, None, PARENT, Blob(zlib.compress(parent_source(),
                                                            9)), [])
+        if name == 'mitogen._extra':
+            return (name, None, RUNTIME, Blob(zlib.compress(extra_source(),
+                                                            9)), [])
         path, present = self._find(name)
         if path is None:
             return (name, None, None, None, ())

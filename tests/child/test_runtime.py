@@ -49,6 +49,65 @@ class SourceTest(unittest.TestCase):
         minified = ast.parse(fm.build_runtime(compress=False))
         self.assertEqual(ast.dump(original), ast.dump(minified))
 
+    def test_built_runtime_is_the_same_program(self):
+        # As the build makes it: locals renamed, the lazy parts apart.
+        minify = fm.load_minifier()
+        source = read(fm.RUNTIME)
+        lazy = []
+        eager = minify.minify(source, 2048, True, lazy).replace('\f', '')
+        eager, lazy = eager.split('\n'), lazy[0].split('\n')
+        lines = eager + [''] * (len(lazy) - len(eager))
+        for number, line in enumerate(lazy):
+            if line:
+                self.assertEqual(lines[number], '')
+                lines[number] = line
+        self.assertIn('class Receiver(', '\n'.join(lazy))
+        self.assertNotIn('class Receiver(', '\n'.join(eager))
+        self.assertSameUpToLocals(strip_docstrings(ast.parse(source)),
+                                  ast.parse('\n'.join(lines)))
+
+    def assertSameUpToLocals(self, a, b):
+        """The same tree, statements on the same lines, but for names of
+        locals: renamed one-to-one within a function and never used by a
+        scope nested in it."""
+        renames = {}    # function -> {old: new}
+
+        def walk(x, y, func):
+            self.assertIs(type(x), type(y))
+            if isinstance(x, list):
+                self.assertEqual(len(x), len(y))
+                for i, j in zip(x, y):
+                    walk(i, j, func)
+            elif not isinstance(x, ast.AST):
+                self.assertEqual(x, y)
+            else:
+                if isinstance(x, ast.stmt):
+                    self.assertEqual(x.lineno, y.lineno)
+                if isinstance(x, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    func = x
+                for field in x._fields:
+                    i, j = getattr(x, field), getattr(y, field)
+                    if isinstance(x, (ast.Name, ast.ExceptHandler)) and \
+                            field in ('id', 'name') and func is not None:
+                        table = renames.setdefault(func, {})
+                        self.assertEqual(table.setdefault(i, j), j, i)
+                    else:
+                        walk(i, j, func)
+
+        walk(a, b, None)
+        self.assertTrue(any(old != new for table in renames.values()
+                            for old, new in table.items()))
+        for func, table in renames.items():
+            changed = {old for old, new in table.items() if old != new}
+            self.assertEqual(len(set(table.values())), len(table))
+            for node in ast.walk(func):
+                if node is not func and isinstance(node, (
+                        ast.FunctionDef, ast.Lambda, ast.ListComp,
+                        ast.GeneratorExp, ast.DictComp, ast.SetComp)):
+                    used = {n.id for n in ast.walk(node)
+                            if isinstance(n, ast.Name)}
+                    self.assertEqual(used & changed, set(), func.name)
+
     def test_minified_runtime_keeps_line_numbers(self):
         source = read(fm.RUNTIME).splitlines()
         minified = fm.build_runtime(compress=False).decode().splitlines()
@@ -86,6 +145,23 @@ class SourceTest(unittest.TestCase):
         self.assertEqual(len(out.splitlines()), len(source.splitlines()))
         self.assertEqual(ast.dump(strip_docstrings(ast.parse(source))),
                          ast.dump(ast.parse(out)))
+
+    def test_renaming_keeps_keywords_attributes_and_closures(self):
+        minify = fm.load_minifier()
+        source = ('def f(arg, kw=1):\n'
+                  '    value = arg.value\n'
+                  '    other = g(value=value, other=kw)\n'
+                  '    shared = 2\n'
+                  '    import traceback\n'
+                  '    for item in range(3):\n'
+                  '        other += item\n'
+                  '    return lambda: shared + traceback + other, value\n')
+        out = minify.minify(source, rename=True)
+        self.assertIn('a=arg.value', out.replace(' ', ''))
+        self.assertIn('g(value=a,other=kw)', out)
+        self.assertIn('shared=2', out)
+        self.assertIn('for b in range(3)', out)
+        self.assertIn('lambda:shared+traceback+other,a', out)
 
     def test_stage1_is_small_and_one_line(self):
         config = {'context_id': 12345, 'parent_ids': [0],
@@ -199,7 +275,10 @@ class ChildTest(unittest.TestCase):
                                                         'childfuncs.py'))
         self.assertIn('childfuncs', self.master.get_module_requests)
         for name in self.master.get_module_requests:
-            self.assertFalse(name == 'mitogen' or name.startswith('mitogen.'),
+            # mitogen._extra: the runtime's own lazy parts (other tests
+            # use Receiver...).
+            self.assertFalse(name == 'mitogen' or name.startswith('mitogen.')
+                             and name != 'mitogen._extra',
                              self.master.get_module_requests)
 
     def test_package_with_submodule(self):
@@ -478,6 +557,41 @@ class UpstreamPickleTest(unittest.TestCase):
         err = self.upstream_call('boom', 'upstream sees this')
         self.assertIsInstance(err, upstream.CallError)
         self.assertIn('builtins.ValueError: upstream sees this', str(err))
+
+
+class LazyTest(unittest.TestCase):
+    """The runtime's lazy parts (mitogen._extra) are fetched only when user
+    code first asks mitogen.core for a name it lacks, then run in it."""
+
+    def test_plain_call_fetches_nothing_then_user_api_once(self):
+        m = fm.FakeMaster().start()
+        try:
+            self.assertEqual(m.call('os', 'getpid'), m.proc.pid)
+            self.assertEqual(m.get_module_requests, [])
+            self.assertEqual(m.call('builtins', 'eval', (
+                '(lambda c: [c.Receiver.__module__, c.Channel.__mro__[1]'
+                '.__name__, hasattr(c, "no_such_name"), c.fire is c.fire, '
+                'c.Sender in c._SAFE_BASES])(__import__("mitogen.core").core)'
+            ), {}), ['mitogen.core', 'Sender', False, True, True])
+            self.assertEqual(m.get_module_requests, ['mitogen._extra'])
+            self.assertFalse(m.call('builtins', 'eval', 'hasattr(__import__('
+                                    '"mitogen.core").core, "nor_this")', {}))
+            self.assertEqual(m.get_module_requests, ['mitogen._extra'])
+        finally:
+            m.close()
+
+    def test_lazy_code_keeps_runtime_line_numbers(self):
+        runtime = read(fm.RUNTIME).splitlines()
+        fm.build_runtime()
+        extra = fm.extra_source().decode().splitlines()
+        self.assertLessEqual(len(extra), len(runtime))
+        for number, line in enumerate(extra):
+            # (renamed locals are 1-2 letters: look at longer words)
+            words = [w for w in re.findall(r'[A-Za-z_]\w*', line)
+                     if len(w) > 2]
+            if words:
+                self.assertIn(words[0], runtime[number],
+                              'line %d moved' % (number + 1))
 
 
 class LifeTest(unittest.TestCase):
