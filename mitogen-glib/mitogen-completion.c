@@ -189,14 +189,30 @@ completion_source_for (GMainContext *context)
   return &self->source;
 }
 
+/* Called with self->lock held when the source has a pipe: the lock then
+ * orders the write before the pipe's close in completion_finalize() for
+ * ThreadSanitizer too (GSource's reference count, which already does, is
+ * out of its sight); the reader drains the pipe before it takes the lock,
+ * so a writer holding it never waits on the reader. */
+static void
+wake_pipe_locked (CompletionSource *self)
+{
+  /* EAGAIN: the pipe is full of wake-ups already. */
+  while (write (self->wake_fds[1], "", 1) < 0 && errno == EINTR)
+    ;
+}
+
 static void
 wake (CompletionSource *self)
 {
   if (self->wake_fds[1] < 0)
-    g_main_context_wakeup (self->context);
-  /* EAGAIN: the pipe is full of wake-ups already. */
-  else while (write (self->wake_fds[1], "", 1) < 0 && errno == EINTR)
-    ;
+    {
+      g_main_context_wakeup (self->context);
+      return;
+    }
+  g_mutex_lock (&self->lock);
+  wake_pipe_locked (self);
+  g_mutex_unlock (&self->lock);
 }
 
 void
@@ -207,20 +223,28 @@ _mitogen_complete_in_context (GTask          *task,
   GSource *source = completion_source_for (context);
   CompletionSource *self = (CompletionSource *) source;
   Batch *batch = g_private_get (&thread_batch);
-  gboolean was_empty;
+  gboolean wake_context = FALSE;
 
   g_mutex_lock (&self->lock);
-  was_empty = self->pending->len == 0;
+  if (self->pending->len == 0)
+    {
+      /* The first of a batch: wake the context now, or at the end of
+       * this thread's delivery batch. */
+      if (batch != NULL && batch->depth > 0)
+        g_ptr_array_add (batch->to_wake, g_source_ref (source));
+      else if (self->wake_fds[1] >= 0)
+        wake_pipe_locked (self);
+      else
+        wake_context = TRUE;
+    }
   g_ptr_array_add (self->pending, task);
   g_ptr_array_add (self->pending, message);
   g_atomic_int_set (&self->n_pending, self->pending->len);
   g_mutex_unlock (&self->lock);
 
-  if (was_empty && batch != NULL && batch->depth > 0)
-    g_ptr_array_add (batch->to_wake, g_steal_pointer (&source));
-  else if (was_empty)
-    wake (self);
-  g_clear_pointer (&source, g_source_unref);
+  if (wake_context)
+    g_main_context_wakeup (context);
+  g_source_unref (source);
 }
 
 void
