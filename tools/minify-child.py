@@ -13,8 +13,10 @@ With --compress, OUT holds the zlib (level 9) compression of the minified
 text instead of the text.  With --split BYTES, a form feed (a line's
 whitespace to Python) starts a new part at a top-level statement once the
 current part holds BYTES characters, and after the string statement
-'--split--' (the runtime's loader compiles one part at a time).  Runs on
-any Python 3.6 or newer.
+'--split--' (the runtime's loader compiles one part at a time).  With
+--defer, the statements between '--defer--' and '--eager--' come last,
+after a form feed and a vertical tab (compiled by the runtime when first
+needed).  Runs on any Python 3.6 or newer.
 """
 
 import argparse
@@ -100,10 +102,19 @@ def _function_renames(func):
     taken = _idents(func) | set(keyword.kwlist) | {'_', 'self', 'cls'}
     pool = (a + b for a in ['', 'abcdefghijklmnopqrstuvwxyz']
             for b in 'abcdefghijklmnopqrstuvwxyz' for a in a or [''])
-    free = (n for n in pool if n not in taken)
-    # Longest names first get the shortest replacements.
-    return {old: next(free) for old in sorted(names, key=lambda n: -len(n))
-            if len(old) > 1}
+    pool = list(pool)
+    out = {}
+    # Longest names first get the shortest replacements, preferably their
+    # own first letter (the same in every function: it compresses better).
+    # Sorted by name too: a set's order changes with the hash seed, and the
+    # build must not.
+    for old in sorted(names, key=lambda n: (-len(n), n)):
+        if len(old) > 1:
+            new = next(n for n in [old.lstrip('_')[:1].lower()] + pool
+                       if n.isidentifier() and n not in taken)
+            taken.add(new)
+            out[old] = new
+    return out
 
 
 def _renames(source):
@@ -201,23 +212,30 @@ def _render(toks):
 
 
 SPLIT_MARKER = "'--split--'"
-LAZY_MARKERS = {"'--lazy--'": True, "'--eager--'": False}
+LAZY_MARKERS = {"'--lazy--'": 1, "'--defer--'": 2, "'--eager--'": 0}
+# Deferred code follows the eager parts after this separator: sent, but
+# compiled by the runtime only when first needed.
+DEFER_SEP = '\f\v'
+
 _CONTINUATIONS = ('else', 'elif', 'except', 'finally')
 
 
-def minify(source, split=0, rename=False, lazy=None):
+def minify(source, split=0, rename=False, lazy=None, defer=False):
     """The minified text.  With lazy a list, the top-level statements
     between the string statements '--lazy--' and '--eager--' are left out
     and the list gets their minified text instead (at the same line
-    numbers, blank lines elsewhere)."""
+    numbers, blank lines elsewhere).  With defer, those between '--defer--'
+    and '--eager--' come last, after DEFER_SEP, in that same form."""
     kept = []
     renames = _renames(source) if rename else None
-    in_lazy = False
+    in_lazy = 0
     for row, depth, toks in _logical_lines(source, renames):
         if all(ttype == tokenize.STRING for ttype, _ in toks):
             text = _render(toks)
-            if lazy is not None and depth == 0 and text in LAZY_MARKERS:
+            if depth == 0 and text in LAZY_MARKERS:
                 in_lazy = LAZY_MARKERS[text]
+                if in_lazy == 1 and lazy is None or in_lazy == 2 and not defer:
+                    in_lazy = 0
             elif split and depth == 0 and text == SPLIT_MARKER:
                 kept.append((row, depth, None, False))
             continue    # docstring or other string-only statement
@@ -228,8 +246,11 @@ def minify(source, split=0, rename=False, lazy=None):
             # a block emptied by a removed docstring
             kept[i] = (row, depth, text + 'pass', part)
     if lazy is not None:
-        lazy.append(_join([k[:3] for k in kept if k[3]], 0))
-    return _join([k[:3] for k in kept if not k[3]], split)
+        lazy.append(_join([k[:3] for k in kept if k[3] == 1], 0))
+    out = _join([k[:3] for k in kept if not k[3]], split)
+    if defer:
+        out += DEFER_SEP + _join([k[:3] for k in kept if k[3] == 2], 0)
+    return out
 
 
 def _join(kept, split):
@@ -273,14 +294,21 @@ def main(argv=None):
     parser.add_argument('--lazy', metavar='OUT',
                         help="write the '--lazy--' parts to OUT (minified), "
                         'leaving them out of the output')
+    parser.add_argument('--defer', action='store_true',
+                        help="put the '--defer--' parts last, after a form "
+                        'feed and a vertical tab')
     args = parser.parse_args(argv)
     with open(args.input, encoding='utf-8') as fp:
         source = fp.read()
     lazy = [] if args.lazy else None
-    text = minify(source, args.split, args.rename_locals, lazy)
-    compile(text, args.input, 'exec')     # never ship something broken
+    text = minify(source, args.split, args.rename_locals, lazy, args.defer)
+    eager, _, deferred = text.partition(DEFER_SEP)
+    if DEFER_SEP in deferred or '\v' in eager:
+        raise SystemExit('minify-child: a vertical tab in the source')
+    compile(eager, args.input, 'exec')    # never ship something broken
+    compile(deferred, args.input, 'exec')
     line = 1
-    for part in text.split('\f'):        # nor a part that does not compile
+    for part in eager.split('\f'):       # nor a part that does not compile
         compile('\n' * (line - 1) + part, args.input, 'exec')
         line += part.count('\n')
     if lazy is not None:

@@ -42,7 +42,7 @@ from itertools import islice
 import mitogen.core as core
 
 # The first stage (a copy of stage1.py.in, which a test compares with it).
-STAGE1 = "import os,sys,zlib;os.write(1,b'MITO000\\n');n=@N@;b=bytearray();[b.extend(os.read(0,n-len(b))or sys.exit('mitogen-glib: EOF while reading the runtime'))for _ in iter(lambda:len(b)<n,0)];m=type(os)('mitogen.core');m._C=@CONFIG@;m._S=bytes(b);m._M=m;exec(compile(zlib.decompress(b).split(b'\\f')[0],'<mitogen-glib>','exec'),m.__dict__)"
+STAGE1 = "import os,sys,zlib;os.write(1,b'MITO000\\n');n=@N@;b=bytearray();[b.extend(os.read(0,n-len(b))or sys.exit('mitogen-glib: EOF'))for _ in iter(lambda:len(b)<n,0)];m=type(os)('mitogen.core');m._C=@CONFIG@;m._S=bytes(b);m._M=m;exec(zlib.decompress(b).split(b'\\f')[0],vars(m))"
 
 _HDR = core._HDR
 _MAGIC = core.HEADER_MAGIC

@@ -23,8 +23,10 @@
 # feeds; tools/minify-child.py --split).  Compiled at once, the runtime
 # leaves the compiler's ~3 MB peak in the child's RSS for good.  Unsplit
 # (as tests may build it) there is no second part and STAGE1 ran it all.
+# What follows b'\f\v' is the deferred code ('--defer--'), compiled by
+# _Core.__getattr__ when first needed.
 _line = 0
-for _part in __import__('zlib').decompress(_S).split(b'\f'):
+for _part in __import__('zlib').decompress(_S).split(b'\f\v')[0].split(b'\f'):
     if _line:
         exec(compile(b'\n' * _line + _part, '<mitogen-glib>', 'exec'), _M.__dict__)
     _line += _part.count(b'\n')
@@ -96,22 +98,33 @@ _lazy_lock = _thread.RLock()
 
 class _Core(type(sys)):
     """The class of mitogen.core (PEP 562's module __getattr__ is 3.7+).
-    What only user code needs (Sender, Receiver, listen... : the parts of
-    this file between '--lazy--' and '--eager--') is not sent at bootstrap:
-    asking for a name this module lacks fetches that code once from the
-    parent, as the module mitogen._extra, and runs it in this namespace."""
+    Asking for a name this module lacks first compiles the deferred code
+    (the parts between '--defer--' and '--eager--', sent in _S but not
+    compiled at boot), then, if still missing, what only user code needs
+    (Sender, Receiver, listen...: between '--lazy--' and '--eager--'), not
+    sent at bootstrap: fetched once from the parent as the module
+    mitogen._extra and run in this namespace."""
     def __getattr__(self, name):
         global _lazy
+        d = vars(self)
         with _lazy_lock:
-            if name[:2] != '__' and not _lazy:
-                _lazy = 1
-                try:
-                    code = zlib.decompress(_importer._fetch('mitogen._extra')[3])
-                    exec(compile(code, _OWN_FILE, 'exec'), vars(self))
-                except BaseException:
-                    _lazy = 0
-                    raise
-                return getattr(self, name)
+            if name[:2] != '__':
+                # The deferred code defines _fetch.  Nobody waits for the
+                # parent (for mitogen._extra) holding this lock before it
+                # is compiled: deferred code is never stuck behind a fetch.
+                if '_fetch' not in d:
+                    exec(compile(zlib.decompress(_S).partition(b'\f\v')[2],
+                                 _OWN_FILE, 'exec'), d)
+                if name not in d and not _lazy:
+                    _lazy = 1
+                    try:
+                        exec(compile(zlib.decompress(_fetch('mitogen._extra')
+                                                     [3]), _OWN_FILE, 'exec'), d)
+                    except BaseException:
+                        _lazy = 0
+                        raise
+                if name in d:
+                    return d[name]
         raise AttributeError(name)
 
 
@@ -282,6 +295,7 @@ class _Pickler(_pickle.Pickler):
 
 
 _SIMPLE_TYPES = {type(None), bool, int, float, str, bytes}
+'--defer--'
 
 
 def _plain(obj, depth=0):
@@ -302,6 +316,9 @@ def _plain(obj, depth=0):
     return obj
 
 
+'--eager--'
+
+
 def _dump(obj):
     fp = _io.BytesIO()
     _Pickler(fp, 4).dump(obj)
@@ -319,7 +336,7 @@ def _dumps(obj):
         try:
             return _dump(obj)
         except TypeError:
-            return _dump(_plain(obj))
+            return _dump(_M._plain(obj))
     except Exception as e:
         cls = type(e)
         return _pickle.dumps(CallError('%s.%s: %s' % (
@@ -665,16 +682,34 @@ class Router(object):
         except Exception as e:
             _log(40, 'handler %r failed on %r: %s' % (fn, msg, _format_exc(e)))
 
-    def _on_disconnect(self, context_id):
-        for handle in self._by_respondent.pop(context_id, ()):
-            entry = self._handlers.pop(handle, None)
-            if entry is not None:
-                entry[0](Message.dead('the respondent Context has '
-                                      'disconnected', handle=handle))
-        ctx = self._contexts.get(context_id)
-        if ctx is not None:
-            ctx.on_disconnect()
-        _notify()
+
+'--defer--'
+
+
+def _on_disconnect(self, context_id):
+    # Router._on_disconnect: context_id is gone (DEL_ROUTE, mitogen.parent).
+    for handle in self._by_respondent.pop(context_id, ()):
+        entry = self._handlers.pop(handle, None)
+        if entry is not None:
+            entry[0](Message.dead('the respondent Context has '
+                                  'disconnected', handle=handle))
+    ctx = self._contexts.get(context_id)
+    if ctx is not None:
+        ctx.on_disconnect()
+    _notify()
+
+
+Router._on_disconnect = _on_disconnect
+
+
+def _on_del_route(msg):
+    try:
+        _router._on_disconnect(int(msg.data))
+    except ValueError:
+        pass
+
+
+'--eager--'
 
 
 def _dead(msg, reason, unreachable=True):
@@ -964,6 +999,9 @@ def _drain(fd):
         return bool(data)
 
 
+'--defer--'
+
+
 def _flush_output():
     for fp in sys.stdout, sys.stderr:
         try:
@@ -990,6 +1028,9 @@ def _shutdown(status=0):
     _flush_output()
     _wlock.acquire(True, 2)     # let a frame being written finish
     _exit_now(status)
+
+
+'--eager--'
 
 
 def _try_pump(token):
@@ -1087,18 +1128,10 @@ _lazy = 1       # in case this part was not left out (an unsplit build)
 '--eager--'
 
 
-def _under(name, prefixes):
-    # Is name one of the modules listed, or inside one?  Whole dotted
-    # components only: 'thread' does not cover 'threading'.
-    for p in prefixes:
-        if name == p or name.startswith(p + '.'):
-            return True
-    return False
-
-
 class Importer(object):
     """sys.meta_path finder and loader: modules not found locally are asked
-    from the parent with GET_MODULE."""
+    from the parent with GET_MODULE (_fetch; the loader's methods are
+    deferred: find_spec has called _fetch before they are needed)."""
     ALWAYS_BLACKLIST = ['builtins', '__builtin__', 'msvcrt', 'thread', 'org',
                         'cStringIO']
     timeout = 60.0
@@ -1134,34 +1167,11 @@ class Importer(object):
                     if fullname == 'logging' and spec.loader is not None:
                         spec.loader = _M._LoggingLoader(spec.loader)
                     return spec
-        tup = self._fetch(fullname)
+        tup = _M._fetch(fullname)
         spec = _ModuleSpec(fullname, self, origin='master:' + tup[2],
                            is_package=tup[1] is not None)
         spec.has_location = True
         return spec
-
-    def _fetch(self, fullname):
-        tup = self._cache.get(fullname)
-        if tup is None:
-            if _under(fullname, self.blacklist):
-                raise ModuleNotFoundError('No module named %r (blacklisted)'
-                                          % fullname, name=fullname)
-            with _mutex:
-                first = fullname not in self._inflight
-                self._inflight.add(fullname)
-            if first:
-                _log(10, 'asking the parent for %s' % fullname)
-                _router.route(Message(dst_id=_parent_ids[0], handle=GET_MODULE,
-                                      data=fullname.encode('utf-8')))
-            try:
-                tup = _wait(lambda: self._cache.get(fullname), self.timeout)
-            except TimeoutError:
-                raise ImportError('parent did not serve %r in time'
-                                  % fullname, name=fullname)
-        if tup[2] is None:
-            raise ModuleNotFoundError('No module named %r (not found here nor '
-                                      'by the parent)' % fullname, name=fullname)
-        return tup
 
     def _on_load_module(self, msg):
         if msg.is_dead:
@@ -1172,22 +1182,69 @@ class Importer(object):
         self._cache[tup[0]] = tup
         self._inflight.discard(tup[0])
 
-    def create_module(self, spec):
-        return None
 
-    def exec_module(self, module):
-        name = module.__spec__.name
-        tup = self._cache[name]
-        if tup[1] is not None:
-            self._present[name] = tup[1]
-        code = compile(self.get_source(name), 'master:' + tup[2], 'exec',
-                       dont_inherit=True)
-        exec(code, module.__dict__)
+'--defer--'
 
-    def get_source(self, fullname):
-        tup = self._cache.get(fullname)
-        if tup is not None and tup[3] is not None:
-            return zlib.decompress(tup[3]).decode('utf-8')
+
+def _under(name, prefixes):
+    # Is name one of the modules listed, or inside one?  Whole dotted
+    # components only: 'thread' does not cover 'threading'.
+    for p in prefixes:
+        if name == p or name.startswith(p + '.'):
+            return True
+    return False
+
+
+def _fetch(fullname):
+    # The LOAD_MODULE tuple of fullname, asked from the parent if need be.
+    self = _importer
+    tup = self._cache.get(fullname)
+    if tup is None:
+        if _under(fullname, self.blacklist):
+            raise ModuleNotFoundError('No module named %r (blacklisted)'
+                                      % fullname, name=fullname)
+        with _mutex:
+            first = fullname not in self._inflight
+            self._inflight.add(fullname)
+        if first:
+            _log(10, 'asking the parent for %s' % fullname)
+            _router.route(Message(dst_id=_parent_ids[0], handle=GET_MODULE,
+                                  data=fullname.encode('utf-8')))
+        try:
+            tup = _wait(lambda: self._cache.get(fullname), self.timeout)
+        except TimeoutError:
+            raise ImportError('parent did not serve %r in time'
+                              % fullname, name=fullname)
+    if tup[2] is None:
+        raise ModuleNotFoundError('No module named %r (not found here nor '
+                                  'by the parent)' % fullname, name=fullname)
+    return tup
+
+
+def _create_module(self, spec):
+    return None
+
+
+def _exec_module(self, module):
+    name = module.__spec__.name
+    tup = self._cache[name]
+    if tup[1] is not None:
+        self._present[name] = tup[1]
+    code = compile(self.get_source(name), 'master:' + tup[2], 'exec',
+                   dont_inherit=True)
+    exec(code, module.__dict__)
+
+
+def _get_source(self, fullname):
+    tup = self._cache.get(fullname)
+    if tup is not None and tup[3] is not None:
+        return zlib.decompress(tup[3]).decode('utf-8')
+
+
+Importer.create_module = _create_module
+Importer.exec_module = _exec_module
+Importer.get_source = _get_source
+'--eager--'
 
 
 # ------------------------------------------------------------------- calls
@@ -1275,17 +1332,10 @@ def _on_call_service(msg):
     msg.reply(CallError('services are not supported by this child'))
 
 
-def _on_del_route(msg):
-    try:
-        _router._on_disconnect(int(msg.data))
-    except ValueError:
-        pass
-
-
 def _on_shutdown(msg):
     if not msg.is_dead:
         _log(10, 'shutdown requested by context %d' % msg.src_id)
-        _shutdown()
+        _M._shutdown()
 
 
 def _serve():
@@ -1362,7 +1412,7 @@ def _main(config):
     add(_on_shutdown, SHUTDOWN, policy=has_parent_authority)
     add(_importer._on_load_module, LOAD_MODULE, policy=has_parent_authority)
     add(_on_call_service, CALL_SERVICE, policy=has_parent_authority)
-    add(_on_del_route, DEL_ROUTE)
+    add(lambda msg: _M._on_del_route(msg), DEL_ROUTE)     # (deferred)
 
     if config.get('setup_stdio', True):
         _setup_stdio()
@@ -1378,10 +1428,10 @@ def _main(config):
             _M._hook_logging(sys.modules['logging'])
         _serve()
     except SystemExit as e:
-        _shutdown(e.code if isinstance(e.code, int) else 1)
+        _M._shutdown(e.code if isinstance(e.code, int) else 1)
     except BaseException as e:
         _log(50, 'child main loop crashed: %s' % _format_exc(e))
-        _shutdown(1)
+        _M._shutdown(1)
 
 
 _main(_C)

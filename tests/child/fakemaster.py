@@ -80,7 +80,7 @@ def build_runtime(compress=True):
             if compress:
                 # As the build makes it (mitogen-glib/child/meson.build).
                 args += ['--compress', '--split', '2048', '--rename-locals',
-                         '--lazy', out + '.extra']
+                         '--lazy', out + '.extra', '--defer']
             subprocess.check_call(args)
             with open(out, 'rb') as fp:
                 _built[compress] = fp.read()

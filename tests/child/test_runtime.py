@@ -51,18 +51,24 @@ class SourceTest(unittest.TestCase):
 
     def test_built_runtime_is_the_same_program(self):
         # As the build makes it: locals renamed, the lazy parts apart.
+        # The deferred parts follow the eager ones after '\f\v'.
         minify = fm.load_minifier()
         source = read(fm.RUNTIME)
         lazy = []
-        eager = minify.minify(source, 2048, True, lazy).replace('\f', '')
-        eager, lazy = eager.split('\n'), lazy[0].split('\n')
-        lines = eager + [''] * (len(lazy) - len(eager))
-        for number, line in enumerate(lazy):
-            if line:
-                self.assertEqual(lines[number], '')
-                lines[number] = line
-        self.assertIn('class Receiver(', '\n'.join(lazy))
+        eager, deferred = minify.minify(source, 2048, True, lazy,
+                                        True).split('\f\v')
+        eager = eager.replace('\f', '').split('\n')
+        lines = list(eager)
+        for other in lazy[0].split('\n'), deferred.split('\n'):
+            lines += [''] * (len(other) - len(lines))
+            for number, line in enumerate(other):
+                if line:
+                    self.assertEqual(lines[number], '')
+                    lines[number] = line
+        self.assertIn('class Receiver(', lazy[0])
         self.assertNotIn('class Receiver(', '\n'.join(eager))
+        self.assertIn('def _fetch(', deferred)
+        self.assertNotIn('def _fetch(', '\n'.join(eager))
         self.assertSameUpToLocals(strip_docstrings(ast.parse(source)),
                                   ast.parse('\n'.join(lines)))
 
@@ -157,11 +163,16 @@ class SourceTest(unittest.TestCase):
                   '        other += item\n'
                   '    return lambda: shared + traceback + other, value\n')
         out = minify.minify(source, rename=True)
-        self.assertIn('a=arg.value', out.replace(' ', ''))
-        self.assertIn('g(value=a,other=kw)', out)
+        # (a local gets its first letter when free)
+        self.assertIn('v=arg.value', out.replace(' ', ''))
+        self.assertIn('g(value=v,other=kw)', out)
         self.assertIn('shared=2', out)
-        self.assertIn('for b in range(3)', out)
-        self.assertIn('lambda:shared+traceback+other,a', out)
+        self.assertIn('for i in range(3)', out)
+        self.assertIn('lambda:shared+traceback+other,v', out)
+        # Not the first letter when that is taken.
+        out = minify.minify('def f(a):\n    abc = a\n    return abc\n',
+                            rename=True)
+        self.assertIn('b=a', out.replace(' ', ''))
 
     def test_stage1_is_small_and_one_line(self):
         config = {'context_id': 12345, 'parent_ids': [0],
@@ -577,6 +588,22 @@ class LazyTest(unittest.TestCase):
             self.assertFalse(m.call('builtins', 'eval', 'hasattr(__import__('
                                     '"mitogen.core").core, "nor_this")', {}))
             self.assertEqual(m.get_module_requests, ['mitogen._extra'])
+        finally:
+            m.close()
+
+    def test_deferred_code_compiled_on_first_use_without_a_fetch(self):
+        # The importer's remote path, _plain... are sent but compiled only
+        # when first used: not by a plain call.
+        m = fm.FakeMaster().start()
+        try:
+            self.assertEqual(m.call('os', 'getpid'), m.proc.pid)
+            core = '__import__("mitogen.core").core'
+            self.assertFalse(m.call('builtins', 'eval', (
+                '"_fetch" in vars(%s)' % core), {}))
+            self.assertEqual(m.call('builtins', 'eval', (
+                '(%s._plain((1, True)), "_fetch" in vars(%s))' % (core, core)
+            ), {}), ((1, True), True))
+            self.assertEqual(m.get_module_requests, [])
         finally:
             m.close()
 
