@@ -265,7 +265,7 @@ class FakeMaster(object):
         self.related = dict(related or {})
         self.related.setdefault('mitogen.parent', ['mitogen._extra'])
         self.python = python or child_python()
-        self.queues = collections.defaultdict(queue.Queue)
+        self.queues = {}        # handle -> queue.Queue; see _queue()
         self.logs = []
         self.get_module_requests = []
         self.sent_modules = set()
@@ -358,7 +358,7 @@ class FakeMaster(object):
 
     def _fail_pending(self, handle, reason):
         if self.pending.pop(handle, None) is not None:
-            self.queues[handle].put(Frame(0, 0, 0, handle, IS_DEAD,
+            self._queue(handle).put(Frame(0, 0, 0, handle, IS_DEAD,
                                           reason.encode('utf-8')))
 
     def _on_frame(self, frame):
@@ -391,7 +391,7 @@ class FakeMaster(object):
                 self.cond.notify_all()
         else:
             self.pending.pop(frame.handle, None)
-            self.queues[frame.handle].put(frame)
+            self._queue(frame.handle).put(frame)
 
     # -- module responder
     def _find(self, name):
@@ -451,9 +451,17 @@ class FakeMaster(object):
         with self._wlock:
             self.sock.sendall(data)
 
+    def _queue(self, handle):
+        # The reader thread and a test may both make a handle's queue first:
+        # dict.setdefault keeps one (a defaultdict could hand each its own,
+        # and a reply would wait in the one nobody reads).
+        q = self.queues.get(handle)
+        return q if q is not None else self.queues.setdefault(handle,
+                                                              queue.Queue())
+
     def get(self, handle, timeout=10):
         try:
-            return self.queues[handle].get(timeout=timeout)
+            return self._queue(handle).get(timeout=timeout)
         except queue.Empty:
             raise AssertionError('no message on handle %d within %ss; '
                                  'logs %r; stderr %r' % (

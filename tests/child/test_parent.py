@@ -301,8 +301,8 @@ class ChainTest(unittest.TestCase):
         self.call(self.far, 'viafuncs', 'forge', self.mid, 0, 0,
                   fm.CALL_FUNCTION, request)
         time.sleep(0.3)
-        self.assertTrue(self.master.queues[forged].empty())
-        self.assertTrue(self.master.queues[reply].empty())
+        self.assertTrue(self.master._queue(forged).empty())
+        self.assertTrue(self.master._queue(reply).empty())
 
 
 class FailureTest(unittest.TestCase):
@@ -557,7 +557,7 @@ class SpeedTest(unittest.TestCase):
                 'mitogen.parent', '_proxy_connect', name=None,
                 method_name='local', _dst=via,
                 kwargs=fm.Kwargs(python_path=fm.child_python()))
-            while master.queues[handle].empty():
+            while master._queue(handle).empty():
                 master._on_frame(next(incoming))
             return master.get_value(handle)['id']
 
