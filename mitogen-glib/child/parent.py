@@ -1484,7 +1484,8 @@ class _Hub(object):
         # run its main loop here (never returning into the forker's call).
         global _hub, _hub_lock, _reap_lock
         try:
-            fds = {core._rfd, core._wfd, core._wake_r, core._wake_w}
+            fds = {core._rfd, core._wfd, core._wake_r, core._wake_w,
+                   core._hold_r, core._hold_w}
             for s in self.streams.values():
                 fds.update((s.fd, s.diag, s.tty))
             fds.update(core._capture)
@@ -1514,6 +1515,9 @@ class _Hub(object):
             core._rfd = core._wfd = fd
             core._wake_r, core._wake_w = os.pipe()
             os.set_blocking(core._wake_w, False)
+            core._hold_r, core._hold_w = os.pipe()
+            os.set_blocking(core._hold_w, False)
+            del core._held[:]
             core._rpoll = select.poll()
             core._rpoll.register(fd, _IN)
             core._rpoll.register(core._wake_r, _IN)

@@ -747,14 +747,22 @@ _seq = 0             # number of calls started (read by the watcher)
 _rpoll = None
 _wake_r = _wake_w = -1
 _forked = False
+_held = []           # replies held back while more calls wait (_wlock)
+_hold_r = _hold_w = -1  # the watcher's pipe: replies are being held
 
 
 def _write(*parts):
     # A frame: in one piece (one write), or in parts written as they are
-    # (writev: a big payload is not copied).
+    # (writev: a big payload is not copied).  Held replies go first, so
+    # frames leave in the order they were made; _write() only flushes them.
     if _forked:
         return
     with _wlock:
+        if _held:
+            parts = tuple(_held) + parts
+            del _held[:]
+        elif not parts:
+            return
         if _corked is not None:
             _corked.append(b''.join(parts))
             return
@@ -767,6 +775,26 @@ def _write(*parts):
                 _write_all(b''.join(parts)[n:])
         except OSError:
             _exit_now()
+
+
+def _hold(frame):
+    """A reply made while more calls are queued (pipelined calls): held for
+    the next write, so that a burst of calls costs one write, not one each.
+    The main thread writes the held replies once the queue runs short or
+    before it waits for anything; the watcher writes them within a few ms
+    if a call runs long meanwhile."""
+    if _forked:
+        return
+    with _wlock:
+        _held.append(frame)
+        n = len(_held)
+    if n >= 64:
+        _write()
+    elif n == 1:
+        try:
+            os.write(_hold_w, b'\0')
+        except OSError:
+            pass
 
 
 def _write_all(data):
@@ -929,6 +957,8 @@ def _wait(pred, timeout=None):
     if _forked:
         raise StreamError('only the process the master started may read '
                           'its connection, not a fork of it')
+    if _held:   # nobody waits with replies held: they may be what unblocks it
+        _write()
     me = _get_ident()
     deadline = None if timeout is None else _monotonic() + timeout
     tried = False
@@ -1025,6 +1055,7 @@ def _flush_output():
 
 
 def _shutdown(status=0):
+    _write()                    # replies held back, if any
     _flush_output()
     _wlock.acquire(True, 2)     # let a frame being written finish
     _exit_now(status)
@@ -1055,27 +1086,37 @@ def _watch():
     poller.register(_rfd, armed)
     if _wfd != _rfd:
         poller.register(_wfd, 0)
+    poller.register(_hold_r, select.POLLIN)
     for fd in _capture:
         poller.register(fd, select.POLLIN)
-    timeout = token = None
+    help_at = flush_at = token = None
     while True:
         try:
-            events = poller.poll(timeout)
-            if not events:
-                timeout = None
+            due = [t for t in (help_at, flush_at) if t]
+            events = poller.poll(max(0, int((min(due) - _monotonic()) * 1000)
+                                     + 1) if due else None)
+            now = _monotonic()
+            if flush_at and now >= flush_at:
+                flush_at = None
+                _write()        # replies still held behind a long call
+            if help_at and now >= help_at:
+                help_at = None
                 _try_pump(token)
                 poller.modify(_rfd, armed)
             for fd, ev in events:
-                if fd in _capture:
+                if fd == _hold_r:
+                    os.read(_hold_r, 4096)
+                    flush_at = flush_at or now + 0.002
+                elif fd in _capture:
                     if not _drain(fd):
                         poller.unregister(fd)
                 elif ev & _HUP:
                     _exit_now()
-                elif timeout is None:
+                elif help_at is None:
                     # Data is waiting; give its reader 50 ms before helping.
                     token = _seq
                     poller.modify(_rfd, _RDHUP)
-                    timeout = 50
+                    help_at = now + 0.05
         except Exception as e:
             _log(40, 'watcher: %s' % _format_exc(e))
             time.sleep(0.1)
@@ -1299,8 +1340,9 @@ class Dispatcher(object):
                 msg.reply(Message.pickled(result) if type(data) is tuple
                           else Message(data=data))
             else:   # the usual case, without building a Message
-                _write(_HDR.pack(HEADER_MAGIC, msg.src_id, _my_id, _my_id,
-                                 msg.reply_to, 0, len(data)) + data)
+                (_hold if len(_calls) > 1 else _write)(
+                    _HDR.pack(HEADER_MAGIC, msg.src_id, _my_id, _my_id,
+                              msg.reply_to, 0, len(data)) + data)
         elif chain_id is None and isinstance(result, CallError):
             _log(40, 'No-reply function call failed: %s' % (result,))
 
@@ -1369,7 +1411,7 @@ def _setup_stdio():
 
 def _main(config):
     global _my_id, _log_level, _debug, _router, _importer, _dispatcher, \
-        _rfd, _wfd, _rpoll, _wake_r, _wake_w
+        _rfd, _wfd, _rpoll, _wake_r, _wake_w, _hold_r, _hold_w
     _my_id = config.get('context_id', 1)
     _parent_ids[:] = config.get('parent_ids') or [0]
     _log_level = config.get('log_level', 30)
@@ -1379,6 +1421,8 @@ def _main(config):
     _wfd = os.dup(1)
     _wake_r, _wake_w = os.pipe()
     os.set_blocking(_wake_w, False)
+    _hold_r, _hold_w = os.pipe()
+    os.set_blocking(_hold_w, False)
     _rpoll = select.poll()
     for fd in _rfd, _wake_r:
         _rpoll.register(fd, select.POLLIN)

@@ -376,6 +376,45 @@ class ChildTest(unittest.TestCase):
                                    _chain=chain), 'ran')
         self.assertIn('ran', self.call('childfuncs', 'recorded'))
 
+    def _send_calls_at_once(self, calls):
+        # Calls in one write, so that the child reads them together and
+        # queues them (pipelined calls); returns their reply handles.
+        m = self.master
+        handles, frames = [], []
+        for module, func, args in calls:
+            handle = m.new_handle()
+            m.pending[handle] = m.context_id
+            data = fm.dumps((None, module, None, func, args, fm.Kwargs({})))
+            frames.append(fm.HDR.pack(fm.MAGIC, m.context_id, 0, 0,
+                                      fm.CALL_FUNCTION, handle, len(data)))
+            frames.append(data)
+            handles.append(handle)
+        m.send_raw(b''.join(frames))
+        return handles
+
+    def test_pipelined_calls_all_answered(self):
+        # Replies made while more calls are queued are held and written
+        # together: none may be lost, duplicated or mixed up.
+        handles = self._send_calls_at_once(
+            [('builtins', 'abs', (-i,)) for i in range(300)])
+        self.assertEqual([self.master.get_value(h) for h in handles],
+                         list(range(300)))
+
+    def test_held_reply_does_not_wait_for_a_long_call(self):
+        # The first reply is held (two calls are queued behind it); the
+        # next call sleeps 1.5 s: the watcher writes the held reply within
+        # a few ms instead.
+        start = time.monotonic()
+        handles = self._send_calls_at_once([('posix', 'getpid', ()),
+                                            ('time', 'sleep', (1.5,)),
+                                            ('posix', 'getpid', ())])
+        self.assertEqual(self.master.get_value(handles[0]),
+                         self.master.proc.pid)
+        self.assertLess(time.monotonic() - start, 1.0)
+        self.assertIsNone(self.master.get_value(handles[1]))
+        self.assertEqual(self.master.get_value(handles[2]),
+                         self.master.proc.pid)
+
     def test_no_reply_failure_is_logged(self):
         self.master.call_async('childfuncs', 'boom', 'unheard', _reply=False)
         name, level, text = self.master.wait_log(lambda r: 'unheard' in r[2])
