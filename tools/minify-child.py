@@ -214,7 +214,10 @@ def _render(toks):
 
 
 SPLIT_MARKER = "'--split--'"
-LAZY_MARKERS = {"'--lazy--'": 1, "'--defer--'": 2, "'--eager--'": 0}
+# Which part a top-level statement goes to, switched by marker strings.
+EAGER, LAZY, DEFERRED = 0, 1, 2
+PART_MARKERS = {"'--eager--'": EAGER, "'--lazy--'": LAZY,
+                "'--defer--'": DEFERRED}
 # Deferred code follows the eager parts after this separator: sent, but
 # compiled by the runtime only when first needed.
 DEFER_SEP = '\f\v'
@@ -230,28 +233,30 @@ def minify(source, split=0, rename=False, lazy=None, defer=False):
     and '--eager--' come last, after DEFER_SEP, in that same form."""
     kept = []
     renames = _renames(source) if rename else None
-    in_lazy = 0
+    kind = EAGER
     for row, depth, toks in _logical_lines(source, renames):
         if all(ttype == tokenize.STRING for ttype, _ in toks):
             text = _render(toks)
-            if depth == 0 and text in LAZY_MARKERS:
-                in_lazy = LAZY_MARKERS[text]
-                if in_lazy == 1 and lazy is None or in_lazy == 2 and not defer:
-                    in_lazy = 0
+            if depth == 0 and text in PART_MARKERS:
+                kind = PART_MARKERS[text]
+                # A part not asked for stays with the eager code.
+                if kind == LAZY and lazy is None or \
+                        kind == DEFERRED and not defer:
+                    kind = EAGER
             elif split and depth == 0 and text == SPLIT_MARKER:
-                kept.append((row, depth, None, False))
+                kept.append((row, depth, None, EAGER))
             continue    # docstring or other string-only statement
-        kept.append((row, depth, _render(toks), in_lazy))
+        kept.append((row, depth, _render(toks), kind))
     for i, (row, depth, text, part) in enumerate(kept):
         if text and text.endswith(':') and (i + 1 == len(kept) or
                                             kept[i + 1][1] <= depth):
             # a block emptied by a removed docstring
             kept[i] = (row, depth, text + 'pass', part)
     if lazy is not None:
-        lazy.append(_join([k[:3] for k in kept if k[3] == 1], 0))
-    out = _join([k[:3] for k in kept if not k[3]], split)
+        lazy.append(_join([k[:3] for k in kept if k[3] == LAZY], 0))
+    out = _join([k[:3] for k in kept if k[3] == EAGER], split)
     if defer:
-        out += DEFER_SEP + _join([k[:3] for k in kept if k[3] == 2], 0)
+        out += DEFER_SEP + _join([k[:3] for k in kept if k[3] == DEFERRED], 0)
     return out
 
 
