@@ -83,6 +83,7 @@ _RDHUP = getattr(select, 'POLLRDHUP', 0x2000)
 _HUP = select.POLLHUP | select.POLLERR | select.POLLNVAL | _RDHUP
 _NOTSET = object()
 _new = object.__new__
+_getrefcount = getattr(sys, 'getrefcount', lambda obj: 99)  # 99: never reuse
 
 # Identity and settings, filled in by _main() from the config.
 _my_id = 0
@@ -734,8 +735,9 @@ _rfd = 0
 _wfd = 1
 _rbuf = bytearray()
 _need = 0            # bytes still missing from the frame being received
-_big = None          # [bytearray, bytes in it]: a big frame being received
-                     # into a buffer of its own (_pump reads straight there)
+_big = None          # [bytearray, bytes in it, frame end]: a big frame being
+                     # received into a buffer of its own (_pump reads there)
+_spares = []         # earlier big frames' buffers, reused once no view holds them
 _nesting = 0         # depth of _process() calls (handlers may read again)
 _wlock = _thread.allocate_lock()
 _corked = []         # frames written before MITO002; None once uncorked
@@ -848,7 +850,7 @@ def _process():
             if big and buf:     # mitogen.parent's routing thread took over
                 buf[:0] = big[0][:big[1]]
                 big = _big = None
-            raw, have = big or (buf, len(buf))
+            raw, have = big[:2] if big else (buf, len(buf))
             if have < HEADER_LEN:
                 return 0
             magic, dst, src, auth, handle, reply_to, size = \
@@ -863,14 +865,14 @@ def _process():
             if have < end:
                 if not big and size > CHUNK_SIZE and _router_thread is None:
                     # Big: _pump reads the rest into a buffer of its own.
-                    _big = [bytearray(end), have]
+                    _big = [_big_buffer(end), have, end]
                     _big[0][:have] = buf
                     del buf[:]
                 return end - have
             if big:
                 _big = None
                 msg = _new(_BigMessage)
-                msg._parts = memoryview(raw)[HEADER_LEN:],
+                msg._parts = memoryview(raw)[HEADER_LEN:end],
             else:
                 msg = _new(Message)
                 msg.data = bytes(buf[HEADER_LEN:end])
@@ -883,6 +885,23 @@ def _process():
                 _router._forward(msg)
     finally:
         _nesting -= 1
+
+
+def _big_buffer(size):
+    # Streams send frame after frame of the same size, a few in flight: the
+    # buffers of earlier ones are reused once nothing refers to them any more
+    # (their messages are gone, or were unpickled): no zeroing, no page
+    # faults, no heap growing and shrinking per frame.  Up to 8 buffers of
+    # up to 1 MiB each are kept for this.
+    for buf in _spares:
+        if len(buf) >= size and _getrefcount(buf) <= 3:
+            return buf
+    buf = bytearray(size)
+    if size <= 1 << 20:
+        if len(_spares) >= 8:
+            del _spares[0]
+        _spares.append(buf)
+    return buf
 
 
 def _pump(timeout):
@@ -908,7 +927,7 @@ def _pump(timeout):
     if readable:
         try:
             if _big:
-                n = os.readv(_rfd, [memoryview(_big[0])[_big[1]:]])
+                n = os.readv(_rfd, [memoryview(_big[0])[_big[1]:_big[2]]])
                 _big[1] += n
             else:
                 data = os.read(_rfd, min(max(CHUNK_SIZE, _need), 1048576))

@@ -2,6 +2,7 @@
 by fakemaster.FakeMaster exactly as the C master will drive it."""
 
 import ast
+import hashlib
 import os
 import re
 import signal
@@ -442,6 +443,24 @@ class ChildTest(unittest.TestCase):
         for value in (1, 2, 3, 10):
             self.master.send(sender.handle, fm.dumps(value))
         self.assertEqual(self.master.get_value(reply), 16)
+
+    def test_big_frames_held_and_dropped(self):
+        # Big frames are read into buffers that are reused once nothing
+        # refers to them: held messages keep theirs, and a reused buffer
+        # bigger than the frame yields only the frame.
+        handle = self.master.new_handle()
+        reply = self.master.call_async('childfuncs', 'big_digests_from_master',
+                                       fm.Sender(0, handle), 3)
+        sender = self.master.get_value(handle)
+        payloads = [os.urandom(size) for size in
+                    (300000, 200000, 100000, 300000, 200000, 100000)]
+        for data in payloads[:3]:
+            self.master.send(sender.handle, fm.dumps(data))
+        self.assertEqual(self.master.get_value(handle), 3)
+        for data in payloads[3:]:
+            self.master.send(sender.handle, fm.dumps(data))
+        self.assertEqual(self.master.get_value(reply),
+                         [hashlib.sha256(d).hexdigest() for d in payloads])
 
     def test_receiver_timeout(self):
         self.assertTrue(self.call('childfuncs', 'receiver_timeout')

@@ -1,6 +1,7 @@
 """Functions the tests call in the child.  The fake master serves this
 module: it is not on the child's sys.path."""
 
+import hashlib
 import logging
 import os
 import sys
@@ -85,6 +86,27 @@ def sum_from_master(sender, count, router):
         total += recv.get(timeout=10).unpickle()
     recv.close()
     return total
+
+
+@mitogen.core.takes_router
+def big_digests_from_master(sender, count, router):
+    """Send the master a Sender for a new Receiver, then take count big
+    messages from it, holding each before unpickling any (the frames they
+    were read into must not be reused meanwhile), then count more, each
+    unpickled and dropped as it comes (their frames may be: the master sends
+    them once told the first ones are done with).  Returns the
+    SHA-256 of every payload, in order."""
+    recv = mitogen.core.Receiver(router)
+    sender.send(recv.to_sender())
+    held = [recv.get(timeout=10) for _ in range(count)]
+    digests = [hashlib.sha256(msg.unpickle()).hexdigest() for msg in held]
+    del held
+    sender.send(len(digests))    # the master sends the rest now
+    for _ in range(count):
+        data = recv.get(timeout=10).unpickle()
+        digests.append(hashlib.sha256(data).hexdigest())
+    recv.close()
+    return digests
 
 
 @mitogen.core.takes_router
