@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -885,6 +886,60 @@ child_setup (gpointer user_data)
     _mitogen_pty_child_detach ();
 }
 
+/* The child of a plain (socket and pipe) connection is started with
+ * posix_spawn, a vfork underneath: fork copies the master's page tables and
+ * so costs more the bigger the master (a GTK program, a long-lived service),
+ * and runs on the broker thread, where every other stream waits meanwhile.
+ * The child gets 0-2 and nothing else, a clear signal mask and default
+ * signal dispositions; a new session when it is a launcher (sudo, su, ssh),
+ * as child_setup() does. Without child_setup's PR_SET_PDEATHSIG: the
+ * runtime exits by itself when its stream hangs up, before and after it
+ * has booted. */
+static gboolean
+spawn_plain (char      **argv,
+             int         stdio_fd,
+             int         stderr_fd,
+             gboolean    new_session,
+             GPid       *pid_out,
+             GError    **error)
+{
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attributes;
+  sigset_t signals;
+  short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+  pid_t pid = -1;
+  int status;
+
+  if (new_session)
+    flags |= POSIX_SPAWN_SETSID;
+  posix_spawn_file_actions_init (&actions);
+  posix_spawn_file_actions_adddup2 (&actions, stdio_fd, 0);
+  posix_spawn_file_actions_adddup2 (&actions, stdio_fd, 1);
+  posix_spawn_file_actions_adddup2 (&actions, stderr_fd, 2);
+  posix_spawn_file_actions_addclosefrom_np (&actions, 3);
+  posix_spawnattr_init (&attributes);
+  posix_spawnattr_setflags (&attributes, flags);
+  sigemptyset (&signals);
+  posix_spawnattr_setsigmask (&attributes, &signals);
+  sigfillset (&signals);
+  posix_spawnattr_setsigdefault (&attributes, &signals);
+
+  status = posix_spawnp (&pid, argv[0], &actions, &attributes, argv, environ);
+
+  posix_spawnattr_destroy (&attributes);
+  posix_spawn_file_actions_destroy (&actions);
+  if (status != 0)
+    {
+      g_set_error (error, G_SPAWN_ERROR,
+                   status == ENOENT ? G_SPAWN_ERROR_NOENT :
+                   status == EACCES ? G_SPAWN_ERROR_ACCES : G_SPAWN_ERROR_FAILED,
+                   "%s", g_strerror (status));
+      return FALSE;
+    }
+  *pid_out = pid;
+  return TRUE;
+}
+
 static char **
 build_argv (Connection *self)
 {
@@ -936,6 +991,7 @@ start_on_broker (gpointer user_data)
   int stream_fd = -1;
   const char *explicit_name;
   gboolean ok = TRUE;
+  gboolean spawned;
   int saved = 0;
 
   if (g_task_return_error_if_cancelled (self->task))
@@ -1016,12 +1072,18 @@ start_on_broker (gpointer user_data)
       return;
     }
 
-  if (!g_spawn_async_with_pipes_and_fds (NULL, (const char * const *) self->argv, NULL,
-                                         G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD,
-                                         child_setup, &setup,
-                                         child_stdio, child_stdio, child_stderr,
-                                         NULL, NULL, 0,
-                                         &self->pid, NULL, NULL, NULL, &error))
+  /* posix_spawn's actions would clobber a descriptor among 0-2 before
+   * copying it (a master started with its stdio closed): GLib sorts that. */
+  if (mode == MITOGEN_SPAWN_PIPES && child_stdio > 2 && child_stderr > 2)
+    spawned = spawn_plain (self->argv, child_stdio, child_stderr, setup.detach, &self->pid, &error);
+  else
+    spawned = g_spawn_async_with_pipes_and_fds (NULL, (const char * const *) self->argv, NULL,
+                                                G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD,
+                                                child_setup, &setup,
+                                                child_stdio, child_stdio, child_stderr,
+                                                NULL, NULL, 0,
+                                                &self->pid, NULL, NULL, NULL, &error);
+  if (!spawned)
     {
       close_pair (sv);
       close_pair (err_pipe);

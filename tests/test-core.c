@@ -7,6 +7,8 @@
 
 #include "config.h"
 
+#include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -1102,6 +1104,67 @@ run_master_helper (const char *mode_name)
   return 0;
 }
 
+/* The master's own descriptors and blocked signals are not the child's:
+ * a descriptor opened without O_CLOEXEC stays out, and a signal blocked in
+ * the thread that starts children is not blocked in them. */
+static void
+test_spawn_hygiene (gconstpointer data)
+{
+  const Mode *mode = data;
+  g_autoptr(MitogenConnectionOptions) options = NULL;
+  g_autoptr(MitogenRouter) router = NULL;
+  g_autoptr(MitogenContext) context = NULL;
+  g_autoptr(GVariant) state = NULL;
+  g_autoptr(GVariant) targets = NULL;
+  g_autoptr(GVariant) blocked = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *helpers = g_test_build_filename (G_TEST_DIST, "data", "python", NULL);
+  g_autofree char *canary = NULL;
+  const char *target;
+  sigset_t block, saved;
+  int fd;
+
+  g_test_summary ("A local child inherits no master descriptor beyond 0-2 and no blocked signal");
+  if (skip_if_unavailable (mode))
+    return;
+
+  fd = g_file_open_tmp ("mitogen-spawn-canary-XXXXXX", &canary, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (fcntl (fd, F_SETFD, 0), ==, 0);   /* inheritable */
+
+  /* The broker thread, started by the router, takes this thread's mask. */
+  sigemptyset (&block);
+  sigaddset (&block, SIGUSR2);
+  g_assert_cmpint (pthread_sigmask (SIG_BLOCK, &block, &saved), ==, 0);
+  router = mitogen_router_new (NULL);
+  g_assert_cmpint (pthread_sigmask (SIG_SETMASK, &saved, NULL), ==, 0);
+
+  mitogen_router_add_python_path (router, helpers);
+  options = make_options (mode);
+  context = mitogen_router_local (router, options, NULL, &error);
+  g_assert_no_error (error);
+  state = mitogen_context_call_sync (context, "mitogen_test_helpers", NULL, "process_state", NULL,
+                                     NULL, CALL_TIMEOUT, NULL, &error);
+  g_assert_no_error (error);
+  g_variant_get (state, "(vv)", &targets, &blocked);
+
+  for (gsize i = 0; i < g_variant_n_children (targets); i++)
+    {
+      g_autoptr(GVariant) boxed = g_variant_get_child_value (targets, i);
+      g_autoptr(GVariant) value = g_variant_get_variant (boxed);
+
+      target = g_variant_get_string (value, NULL);
+      g_assert_null (strstr (target, "mitogen-spawn-canary"));
+    }
+  g_assert_cmpuint (g_variant_n_children (targets), >, 3);
+  g_assert_cmpuint (g_variant_n_children (blocked), ==, 0);
+
+  mitogen_router_shutdown (router);
+  g_assert_true (mitogen_broker_join (mitogen_router_get_broker (router), 10 * G_USEC_PER_SEC));
+  close (fd);
+  g_unlink (canary);
+}
+
 static void
 test_master_killed (gconstpointer data)
 {
@@ -1188,6 +1251,10 @@ main (int argc, char **argv)
       {
         g_autofree char *name = g_strdup_printf ("/core/%s/master-killed", modes[i].name);
         g_test_add_data_func (name, modes[i].mode, test_master_killed);
+      }
+      {
+        g_autofree char *name = g_strdup_printf ("/core/%s/spawn-hygiene", modes[i].name);
+        g_test_add_data_func (name, modes[i].mode, test_spawn_hygiene);
       }
       {
         g_autofree char *name = g_strdup_printf ("/core/%s/fanout-select", modes[i].name);

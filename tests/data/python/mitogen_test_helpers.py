@@ -111,3 +111,17 @@ def print_lines(count):
         print("line %d" % (i,))
     sys.stdout.flush()
     return count
+
+
+def process_state():
+    """What the child inherited from the master's spawn: the targets of its
+    descriptors beyond 0-2 and its blocked signals."""
+    import signal
+    targets = []
+    for name in os.listdir('/proc/self/fd'):
+        try:
+            targets.append(os.readlink('/proc/self/fd/' + name))
+        except OSError:
+            pass
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    return sorted(targets), sorted(int(s) for s in blocked)
