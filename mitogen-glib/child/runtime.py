@@ -159,11 +159,14 @@ class CallError(Error):
     followed by the formatted traceback."""
     def __init__(self, fmt=None, *args):
         if isinstance(fmt, BaseException):
-            fmt, args = _format_exc(fmt), ()
+            fmt, args = _M._format_exc(fmt), ()
         Error.__init__(self, fmt, *args)
 
     def __reduce__(self):
-        return _unpickle_call_error, (self.args[0],)
+        return _M._unpickle_call_error, (self.args[0],)
+
+
+'--defer--'
 
 
 def _format_exc(e):
@@ -181,6 +184,9 @@ def _format_exc(e):
         # Peers refuse longer CallError texts: keep the head and the tail.
         text = text[:4000] + '\n[...]\n' + text[-5000:]
     return text
+
+
+'--eager--'
 
 
 class Blob(bytes):
@@ -217,6 +223,11 @@ class Kwargs(dict):
         return Kwargs, (dict(self),)
 
 
+# Objects _Pickler may refer to by name (+ the _unpickle_* functions below).
+_SAFE_IDS = {id(Blob), id(Secret), id(Kwargs)}
+'--defer--'
+
+
 def _unpickle_call_error(s):
     if type(s) is not str or len(s) >= 10000:
         raise TypeError('bad CallError')
@@ -247,15 +258,22 @@ def _latin1_bytes(text, encoding=None):
     return text.encode('latin-1')
 
 
+_SAFE_IDS.update(map(id, (_unpickle_call_error, _unpickle_context,
+                          _unpickle_sender)))
+'--eager--'
+
+
+# What each allowed global is, by name in this module (the unpickling
+# functions are deferred code) or itself.
 _WHITELIST = {
-    ('mitogen.core', '_unpickle_call_error'): _unpickle_call_error,
-    ('mitogen.core', 'CallError'): _unpickle_call_error,
-    ('mitogen.core', '_unpickle_sender'): _unpickle_sender,
-    ('mitogen.core', '_unpickle_context'): _unpickle_context,
+    ('mitogen.core', '_unpickle_call_error'): '_unpickle_call_error',
+    ('mitogen.core', 'CallError'): '_unpickle_call_error',
+    ('mitogen.core', '_unpickle_sender'): '_unpickle_sender',
+    ('mitogen.core', '_unpickle_context'): '_unpickle_context',
     ('mitogen.core', 'Blob'): Blob,
     ('mitogen.core', 'Secret'): Secret,
     ('mitogen.core', 'Kwargs'): Kwargs,
-    ('_codecs', 'encode'): _latin1_bytes,
+    ('_codecs', 'encode'): '_latin1_bytes',
     ('__builtin__', 'bytes'): bytes,
     ('builtins', 'bytes'): bytes,
 }
@@ -266,7 +284,7 @@ class _Unpickler(_pickle.Unpickler):
         fn = _WHITELIST.get((module, name))
         if fn is None:
             raise StreamError('cannot unpickle %r/%r', module, name)
-        return fn
+        return getattr(_M, fn) if type(fn) is str else fn
 
 
 class _Input(list):
@@ -407,7 +425,7 @@ class Message(object):
         data = _dumps(obj)
         if type(data) is tuple:
             if cls is Message:
-                return _BigMessage(_parts=data, **kwargs)
+                return _M._BigMessage(_parts=data, **kwargs)
             data = b''.join(data)
         kwargs['data'] = data
         return cls(**kwargs)
@@ -444,6 +462,9 @@ class Message(object):
         return 'Message(%r, %r, %r, %r, %r, %r..%d)' % (
             self.dst_id, self.src_id, self.auth_id, self.handle,
             self.reply_to, self.data[:50], len(self.data))
+
+
+'--defer--'
 
 
 class _BigMessage(Message):
@@ -484,7 +505,7 @@ class Sender(object):
         return 'Sender(%r, %r)' % (self.context, self.dst_handle)
 
     def __reduce__(self):
-        return _unpickle_sender, (self.context.context_id, self.dst_handle)
+        return _M._unpickle_sender, (self.context.context_id, self.dst_handle)
 
 
 class Receiver(object):
@@ -581,7 +602,7 @@ class Context(object):
             self.name = name
 
     def __reduce__(self):
-        return _unpickle_context, (self.context_id, self.name)
+        return _M._unpickle_context, (self.context_id, self.name)
 
     def __repr__(self):
         return 'Context(%s, %r)' % (self.context_id, self.name)
@@ -649,7 +670,7 @@ class Router(object):
     def route(self, msg):
         """Send or deliver msg; callable from any thread."""
         if sum(map(len, msg._parts or (msg.data,))) > self.max_message_size:
-            _dead(msg, 'message too large (max %d bytes)' %
+            _M._dead(msg, 'message too large (max %d bytes)' %
                   self.max_message_size, False)
         elif msg.dst_id == _my_id:
             self._invoke(msg)
@@ -659,19 +680,19 @@ class Router(object):
 
     def _forward(self, msg):
         # A frame from the parent for another context: a leaf has no route.
-        _dead(msg, 'no route to %r, my ID is %r' % (msg.dst_id, _my_id))
+        _M._dead(msg, 'no route to %r, my ID is %r' % (msg.dst_id, _my_id))
 
     def _invoke(self, msg):
         entry = self._handlers.get(msg.handle)
         if entry is None:
-            return _dead(msg, 'invalid handle')
+            return _M._dead(msg, 'invalid handle')
         fn, persist, policy, respondent = entry
         if respondent is not None and msg.reply_to != IS_DEAD and \
                 msg.src_id != respondent.context_id:
-            return _dead(msg, 'reply from unexpected context')
+            return _M._dead(msg, 'reply from unexpected context')
         if policy is not None and not policy(msg, None):
             _log(30, 'refused by policy: %r' % (msg,))
-            return _dead(msg, 'refused by policy')
+            return _M._dead(msg, 'refused by policy')
         if not persist:
             try:
                 self.del_handler(msg.handle)
@@ -681,7 +702,8 @@ class Router(object):
         try:
             fn(msg)
         except Exception as e:
-            _log(40, 'handler %r failed on %r: %s' % (fn, msg, _format_exc(e)))
+            _log(40, 'handler %r failed on %r: %s' % (fn, msg,
+                                                      _M._format_exc(e)))
 
 
 '--defer--'
@@ -710,9 +732,6 @@ def _on_del_route(msg):
         pass
 
 
-'--eager--'
-
-
 def _dead(msg, reason, unreachable=True):
     # Tell the sender (if it wants replies) or else the addressee that msg
     # could not be delivered.
@@ -724,10 +743,11 @@ def _dead(msg, reason, unreachable=True):
                                    handle=msg.handle))
 
 
+'--eager--'
+
+
 _SAFE_TYPES = {type(None), bool, int, float, str, bytes, tuple, list, dict}
 _SAFE_BASES = (Blob, Secret, Kwargs, CallError, Context)     # + Sender
-_SAFE_IDS = {id(_unpickle_call_error), id(_unpickle_context),
-             id(_unpickle_sender), id(Blob), id(Secret), id(Kwargs)}
 
 
 # ---------------------------------------------------------------- transport
@@ -737,7 +757,6 @@ _rbuf = bytearray()
 _need = 0            # bytes still missing from the frame being received
 _big = None          # [bytearray, bytes in it, frame end]: a big frame being
                      # received into a buffer of its own (_pump reads there)
-_spares = []         # earlier big frames' buffers, reused once no view holds them
 _nesting = 0         # depth of _process() calls (handlers may read again)
 _wlock = _thread.allocate_lock()
 _corked = []         # frames written before MITO002; None once uncorked
@@ -865,13 +884,13 @@ def _process():
             if have < end:
                 if not big and size > CHUNK_SIZE and _router_thread is None:
                     # Big: _pump reads the rest into a buffer of its own.
-                    _big = [_big_buffer(end), have, end]
+                    _big = [_M._big_buffer(end), have, end]
                     _big[0][:have] = buf
                     del buf[:]
                 return end - have
             if big:
                 _big = None
-                msg = _new(_BigMessage)
+                msg = _new(_M._BigMessage)
                 msg._parts = memoryview(raw)[HEADER_LEN:end],
             else:
                 msg = _new(Message)
@@ -885,6 +904,12 @@ def _process():
                 _router._forward(msg)
     finally:
         _nesting -= 1
+
+
+'--defer--'
+
+
+_spares = []         # earlier big frames' buffers, reused once no view holds them
 
 
 def _big_buffer(size):
@@ -902,6 +927,9 @@ def _big_buffer(size):
             del _spares[0]
         _spares.append(buf)
     return buf
+
+
+'--eager--'
 
 
 def _pump(timeout):
@@ -1024,6 +1052,9 @@ _capture = {}        # read end of the stdout/stderr pipe -> [name, partial]
 _cap_lock = _thread.allocate_lock()
 
 
+'--defer--'
+
+
 def _drain(fd):
     """Read once from a capture pipe and log complete lines; False at EOF."""
     with _cap_lock:
@@ -1048,9 +1079,11 @@ def _drain(fd):
         return bool(data)
 
 
-'--defer--'
+'--eager--'
 
 
+# The exit path is eager: a SHUTDOWN compiles nothing unless output is
+# still waiting in a capture pipe.
 def _flush_output():
     for fp in sys.stdout, sys.stderr:
         try:
@@ -1065,7 +1098,7 @@ def _flush_output():
         if not events:
             break
         for fd, ev in events:
-            if not _drain(fd):
+            if not _M._drain(fd):
                 poller.unregister(fd)
     with _cap_lock:
         for name, partial in _capture.values():
@@ -1080,7 +1113,7 @@ def _shutdown(status=0):
     _exit_now(status)
 
 
-'--eager--'
+'--defer--'
 
 
 def _try_pump(token):
@@ -1097,6 +1130,9 @@ def _try_pump(token):
         with _mutex:
             _reader = None
             _notify_locked()
+
+
+'--eager--'
 
 
 def _watch():
@@ -1120,14 +1156,14 @@ def _watch():
                 _write()        # replies still held behind a long call
             if help_at and now >= help_at:
                 help_at = None
-                _try_pump(token)
+                _M._try_pump(token)
                 poller.modify(_rfd, armed)
             for fd, ev in events:
                 if fd == _hold_r:
                     os.read(_hold_r, 4096)
                     flush_at = flush_at or now + 0.002
                 elif fd in _capture:
-                    if not _drain(fd):
+                    if not _M._drain(fd):
                         poller.unregister(fd)
                 elif ev & _HUP:
                     _exit_now()
@@ -1137,7 +1173,7 @@ def _watch():
                     poller.modify(_rfd, _RDHUP)
                     help_at = now + 0.05
         except Exception as e:
-            _log(40, 'watcher: %s' % _format_exc(e))
+            _log(40, 'watcher: %s' % _M._format_exc(e))
             time.sleep(0.1)
 
 
@@ -1389,14 +1425,20 @@ def _next_call():
     return _calls and _calls.popleft()
 
 
+'--defer--'
+
+
 def _on_call_service(msg):
     msg.reply(CallError('services are not supported by this child'))
+
+
+'--eager--'
 
 
 def _on_shutdown(msg):
     if not msg.is_dead:
         _log(10, 'shutdown requested by context %d' % msg.src_id)
-        _M._shutdown()
+        _shutdown()
 
 
 def _serve():
@@ -1474,7 +1516,8 @@ def _main(config):
     add(_calls.append, CALL_FUNCTION, policy=has_parent_authority)
     add(_on_shutdown, SHUTDOWN, policy=has_parent_authority)
     add(_importer._on_load_module, LOAD_MODULE, policy=has_parent_authority)
-    add(_on_call_service, CALL_SERVICE, policy=has_parent_authority)
+    add(lambda msg: _M._on_call_service(msg), CALL_SERVICE,
+        policy=has_parent_authority)
     add(lambda msg: _M._on_del_route(msg), DEL_ROUTE)     # (deferred)
 
     if config.get('setup_stdio', True):
@@ -1493,7 +1536,7 @@ def _main(config):
     except SystemExit as e:
         _M._shutdown(e.code if isinstance(e.code, int) else 1)
     except BaseException as e:
-        _log(50, 'child main loop crashed: %s' % _format_exc(e))
+        _log(50, 'child main loop crashed: %s' % _M._format_exc(e))
         _M._shutdown(1)
 
 
