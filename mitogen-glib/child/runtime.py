@@ -1113,9 +1113,6 @@ def _shutdown(status=0):
     _exit_now(status)
 
 
-'--defer--'
-
-
 def _try_pump(token):
     # Watcher: read for the main thread if it has been in the same call since
     # the watcher last saw data waiting.
@@ -1130,9 +1127,6 @@ def _try_pump(token):
         with _mutex:
             _reader = None
             _notify_locked()
-
-
-'--eager--'
 
 
 def _watch():
@@ -1156,7 +1150,7 @@ def _watch():
                 _write()        # replies still held behind a long call
             if help_at and now >= help_at:
                 help_at = None
-                _M._try_pump(token)
+                _try_pump(token)
                 poller.modify(_rfd, armed)
             for fd, ev in events:
                 if fd == _hold_r:

@@ -655,6 +655,8 @@ class LazyTest(unittest.TestCase):
         m = fm.FakeMaster().start()
         try:
             self.assertEqual(m.call('os', 'getpid'), m.proc.pid)
+            # Nor by the watcher, which looks at a waiting frame 50 ms on.
+            time.sleep(0.2)
             core = '__import__("mitogen.core").core'
             self.assertFalse(m.call('builtins', 'eval', (
                 '"_fetch" in vars(%s)' % core), {}))
