@@ -671,7 +671,7 @@ class Router(object):
         """Send or deliver msg; callable from any thread."""
         if sum(map(len, msg._parts or (msg.data,))) > self.max_message_size:
             _M._dead(msg, 'message too large (max %d bytes)' %
-                  self.max_message_size, False)
+                     self.max_message_size, False)
         elif msg.dst_id == _my_id:
             self._invoke(msg)
             _notify()
