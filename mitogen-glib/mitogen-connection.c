@@ -907,9 +907,20 @@ spawn_plain (char      **argv,
   posix_spawnattr_t attributes;
   sigset_t signals;
   short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+  g_autofree char *program = g_find_program_in_path (argv[0]);
   pid_t pid = -1;
   int status;
 
+  /* Looked up here, not by posix_spawnp: a missing program is reported
+   * the same way wherever the spawn runs (under valgrind, vfork is a fork
+   * and posix_spawn cannot report the exec's failure). */
+  if (program == NULL)
+    {
+      status = strchr (argv[0], '/') != NULL && access (argv[0], F_OK) == 0 ? EACCES : ENOENT;
+      g_set_error (error, G_SPAWN_ERROR, status == ENOENT ? G_SPAWN_ERROR_NOENT : G_SPAWN_ERROR_ACCES,
+                   "%s", g_strerror (status));
+      return FALSE;
+    }
   if (new_session)
     flags |= POSIX_SPAWN_SETSID;
   posix_spawn_file_actions_init (&actions);
@@ -924,7 +935,7 @@ spawn_plain (char      **argv,
   sigfillset (&signals);
   posix_spawnattr_setsigdefault (&attributes, &signals);
 
-  status = posix_spawnp (&pid, argv[0], &actions, &attributes, argv, environ);
+  status = posix_spawn (&pid, program, &actions, &attributes, argv, environ);
 
   posix_spawnattr_destroy (&attributes);
   posix_spawn_file_actions_destroy (&actions);
