@@ -915,30 +915,28 @@ spawn_plain (char      **argv,
    * the same way wherever the spawn runs (under valgrind, vfork is a fork
    * and posix_spawn cannot report the exec's failure). */
   if (program == NULL)
+    status = strchr (argv[0], '/') != NULL && access (argv[0], F_OK) == 0 ? EACCES : ENOENT;
+  else
     {
-      status = strchr (argv[0], '/') != NULL && access (argv[0], F_OK) == 0 ? EACCES : ENOENT;
-      g_set_error (error, G_SPAWN_ERROR, status == ENOENT ? G_SPAWN_ERROR_NOENT : G_SPAWN_ERROR_ACCES,
-                   "%s", g_strerror (status));
-      return FALSE;
+      if (new_session)
+        flags |= POSIX_SPAWN_SETSID;
+      posix_spawn_file_actions_init (&actions);
+      posix_spawn_file_actions_adddup2 (&actions, stdio_fd, 0);
+      posix_spawn_file_actions_adddup2 (&actions, stdio_fd, 1);
+      posix_spawn_file_actions_adddup2 (&actions, stderr_fd, 2);
+      posix_spawn_file_actions_addclosefrom_np (&actions, 3);
+      posix_spawnattr_init (&attributes);
+      posix_spawnattr_setflags (&attributes, flags);
+      sigemptyset (&signals);
+      posix_spawnattr_setsigmask (&attributes, &signals);
+      sigfillset (&signals);
+      posix_spawnattr_setsigdefault (&attributes, &signals);
+
+      status = posix_spawn (&pid, program, &actions, &attributes, argv, environ);
+
+      posix_spawnattr_destroy (&attributes);
+      posix_spawn_file_actions_destroy (&actions);
     }
-  if (new_session)
-    flags |= POSIX_SPAWN_SETSID;
-  posix_spawn_file_actions_init (&actions);
-  posix_spawn_file_actions_adddup2 (&actions, stdio_fd, 0);
-  posix_spawn_file_actions_adddup2 (&actions, stdio_fd, 1);
-  posix_spawn_file_actions_adddup2 (&actions, stderr_fd, 2);
-  posix_spawn_file_actions_addclosefrom_np (&actions, 3);
-  posix_spawnattr_init (&attributes);
-  posix_spawnattr_setflags (&attributes, flags);
-  sigemptyset (&signals);
-  posix_spawnattr_setsigmask (&attributes, &signals);
-  sigfillset (&signals);
-  posix_spawnattr_setsigdefault (&attributes, &signals);
-
-  status = posix_spawn (&pid, program, &actions, &attributes, argv, environ);
-
-  posix_spawnattr_destroy (&attributes);
-  posix_spawn_file_actions_destroy (&actions);
   if (status != 0)
     {
       g_set_error (error, G_SPAWN_ERROR,
