@@ -355,7 +355,7 @@ dup_router (MitogenContext  *self,
   return router;
 }
 
-static GBytes *
+static GPtrArray *
 pickle_call (const char  *module,
              const char  *class_name,
              const char  *function,
@@ -364,10 +364,14 @@ pickle_call (const char  *module,
              GError     **error)
 {
   MitogenPickleWriter writer;
+  gsize args_size = (args ? g_variant_get_size (args) : 0) +
+                    (kwargs ? g_variant_get_size (kwargs) : 0);
 
+  /* Big bytes arguments are not copied (the frame is written from the
+   * pieces), so they need no room. */
   _mitogen_pickle_writer_init (&writer, MITOGEN_PICKLE_FLAGS_NONE,
-                               128 + (args ? g_variant_get_size (args) : 0) +
-                               (kwargs ? g_variant_get_size (kwargs) : 0));
+                               128 + MIN (args_size, MITOGEN_PICKLE_SHARE_MIN_SIZE));
+  writer.share_big_bytes = TRUE;
   _mitogen_pickle_writer_mark (&writer);
   _mitogen_pickle_writer_none (&writer);
   _mitogen_pickle_writer_str (&writer, module, -1);
@@ -412,7 +416,7 @@ pickle_call (const char  *module,
     }
   _mitogen_pickle_writer_tuple (&writer);
 
-  return _mitogen_pickle_writer_finish (&writer);
+  return _mitogen_pickle_writer_finish_pieces (&writer);
 }
 
 static gboolean
@@ -450,7 +454,7 @@ start_call (MitogenContext   *self,
             GError          **error)
 {
   g_autoptr(MitogenRouter) router = NULL;
-  g_autoptr(GBytes) payload = NULL;
+  g_autoptr(GPtrArray) payload = NULL;
   g_autoptr(MitogenMessage) message = NULL;
   MitogenReceiver *receiver = NULL;
   guint32 own_id;
@@ -474,10 +478,10 @@ start_call (MitogenContext   *self,
   own_id = mitogen_router_get_context_id (router);
   if (out_receiver != NULL)
     receiver = mitogen_receiver_new (router, 0, FALSE, self);
-  message = _mitogen_message_new_full (self->context_id, own_id, own_id,
-                                       MITOGEN_HANDLE_CALL_FUNCTION,
-                                       receiver ? mitogen_receiver_get_handle (receiver) : 0,
-                                       payload);
+  message = _mitogen_message_new_pieces (self->context_id, own_id, own_id,
+                                         MITOGEN_HANDLE_CALL_FUNCTION,
+                                         receiver ? mitogen_receiver_get_handle (receiver) : 0,
+                                         g_steal_pointer (&payload));
   if (receiver == NULL)
     return mitogen_router_route (router, message, error);
 
@@ -579,7 +583,7 @@ start_call_async (MitogenContext *self,
                   GTask          *task)
 {
   g_autoptr(MitogenRouter) router = NULL;
-  g_autoptr(GBytes) payload = NULL;
+  g_autoptr(GPtrArray) payload = NULL;
   g_autoptr(MitogenMessage) message = NULL;
   GCancellable *cancellable = g_task_get_cancellable (task);
   GError *error = NULL;
@@ -627,8 +631,9 @@ start_call_async (MitogenContext *self,
     }
 
   own_id = mitogen_router_get_context_id (router);
-  message = _mitogen_message_new_full (self->context_id, own_id, own_id,
-                                       MITOGEN_HANDLE_CALL_FUNCTION, call->handle, payload);
+  message = _mitogen_message_new_pieces (self->context_id, own_id, own_id,
+                                         MITOGEN_HANDLE_CALL_FUNCTION, call->handle,
+                                         g_steal_pointer (&payload));
   if (g_atomic_pointer_get (&call->task) != NULL)
     mitogen_router_route (router, message, NULL);
   pending_call_unref (call);

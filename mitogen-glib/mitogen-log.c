@@ -41,7 +41,7 @@ on_forward_log (MitogenRouter  *router,
                 gpointer        user_data)
 {
   gsize len;
-  const char *data = g_bytes_get_data (message->data, &len);
+  const char *data = g_bytes_get_data (_mitogen_message_get_data (message), &len);
   const char *first_nul, *second_nul;
   g_autofree char *logger = NULL;
   g_autofree char *level_text = NULL;

@@ -26,7 +26,13 @@ struct _MitogenMessage
   guint32 handle;
   guint32 reply_to;
 
-  GBytes *data;  /* (owned) (not nullable) */
+  /* The payload: one buffer, or (a pickle made with big bytes in it) the
+   * pieces it was made in, big bytes referenced where they were, written
+   * with one writev and joined into @data only if someone asks for it.
+   * Read both through the functions below. */
+  GBytes *data;       /* (owned) (atomic) (nullable while @pieces is set) */
+  GPtrArray *pieces;  /* (owned) (nullable) (element-type GBytes) read-only */
+  gsize pieces_size;  /* bytes in @pieces */
 };
 
 MitogenMessage *_mitogen_message_new_full (guint32  dst_id,
@@ -35,5 +41,27 @@ MitogenMessage *_mitogen_message_new_full (guint32  dst_id,
                                            guint32  handle,
                                            guint32  reply_to,
                                            GBytes  *data);
+
+/* Takes @pieces (at least one; the array's free function unrefs them). */
+MitogenMessage *_mitogen_message_new_pieces (guint32    dst_id,
+                                             guint32    src_id,
+                                             guint32    auth_id,
+                                             guint32    handle,
+                                             guint32    reply_to,
+                                             GPtrArray *pieces);
+
+/* The payload's size, without joining pieces. */
+gsize           _mitogen_message_get_size   (MitogenMessage *self);
+
+/* The payload in one buffer: joined from the pieces on first use. Any
+ * thread. (transfer none) */
+GBytes         *_mitogen_message_get_data   (MitogenMessage *self);
+
+/* The pieces, or %NULL for a payload in one buffer. (transfer none) */
+static inline GPtrArray *
+_mitogen_message_get_pieces (MitogenMessage *self)
+{
+  return self->pieces;
+}
 
 G_END_DECLS

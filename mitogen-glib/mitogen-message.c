@@ -9,6 +9,7 @@
 
 #include "mitogen-error.h"
 #include "mitogen-message-private.h"
+#include "mitogen-pickle-private.h"
 #include "mitogen-pickle.h"
 
 /**
@@ -53,6 +54,7 @@ mitogen_message_finalize (GObject *object)
   MitogenMessage *self = MITOGEN_MESSAGE (object);
 
   g_clear_pointer (&self->data, g_bytes_unref);
+  g_clear_pointer (&self->pieces, g_ptr_array_unref);
 
   G_OBJECT_CLASS (mitogen_message_parent_class)->finalize (object);
 }
@@ -83,7 +85,7 @@ mitogen_message_get_property (GObject    *object,
       g_value_set_uint (value, self->reply_to);
       break;
     case PROP_DATA:
-      g_value_set_boxed (value, self->data);
+      g_value_set_boxed (value, _mitogen_message_get_data (self));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -234,6 +236,71 @@ _mitogen_message_new_full (guint32  dst_id,
   return self;
 }
 
+MitogenMessage *
+_mitogen_message_new_pieces (guint32    dst_id,
+                             guint32    src_id,
+                             guint32    auth_id,
+                             guint32    handle,
+                             guint32    reply_to,
+                             GPtrArray *pieces)
+{
+  MitogenMessage *self;
+
+  g_return_val_if_fail (pieces != NULL && pieces->len > 0, NULL);
+
+  if (pieces->len == 1)
+    {
+      self = _mitogen_message_new_full (dst_id, src_id, auth_id, handle, reply_to,
+                                        g_ptr_array_index (pieces, 0));
+      g_ptr_array_unref (pieces);
+      return self;
+    }
+
+  self = _mitogen_message_new_full (dst_id, src_id, auth_id, handle, reply_to, NULL);
+  g_clear_pointer (&self->data, g_bytes_unref);
+  self->pieces = pieces;
+  for (guint i = 0; i < pieces->len; i++)
+    self->pieces_size += g_bytes_get_size (g_ptr_array_index (pieces, i));
+
+  return self;
+}
+
+gsize
+_mitogen_message_get_size (MitogenMessage *self)
+{
+  return self->pieces != NULL ? self->pieces_size : g_bytes_get_size (self->data);
+}
+
+GBytes *
+_mitogen_message_get_data (MitogenMessage *self)
+{
+  GBytes *data = g_atomic_pointer_get (&self->data);
+  guint8 *joined;
+  gsize offset = 0;
+
+  if (G_LIKELY (data != NULL))
+    return data;
+
+  /* Two threads may join at once; one result is kept. */
+  joined = g_malloc (self->pieces_size);
+  for (guint i = 0; i < self->pieces->len; i++)
+    {
+      gsize len;
+      gconstpointer piece = g_bytes_get_data (g_ptr_array_index (self->pieces, i), &len);
+
+      memcpy (joined + offset, piece, len);
+      offset += len;
+    }
+  data = g_bytes_new_take (joined, self->pieces_size);
+  if (!g_atomic_pointer_compare_and_exchange (&self->data, NULL, data))
+    {
+      g_bytes_unref (data);
+      data = g_atomic_pointer_get (&self->data);
+    }
+
+  return data;
+}
+
 /**
  * mitogen_message_new:
  * @handle: the handle in the destination context
@@ -272,16 +339,23 @@ mitogen_message_new_pickled (guint32    handle,
                              GVariant  *value,
                              GError   **error)
 {
-  g_autoptr(GBytes) data = NULL;
+  MitogenPickleWriter writer;
 
   g_return_val_if_fail (value != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  data = mitogen_pickle_encode (value, MITOGEN_PICKLE_FLAGS_NONE, error);
-  if (data == NULL)
-    return NULL;
+  /* As mitogen_pickle_encode(), but big bytes are not copied: the frame is
+   * written from the pieces. */
+  _mitogen_pickle_writer_init (&writer, MITOGEN_PICKLE_FLAGS_NONE, 0);
+  writer.share_big_bytes = TRUE;
+  if (!_mitogen_pickle_writer_value (&writer, value, error))
+    {
+      _mitogen_pickle_writer_clear (&writer);
+      return NULL;
+    }
 
-  return _mitogen_message_new_full (0, 0, 0, handle, 0, data);
+  return _mitogen_message_new_pieces (0, 0, 0, handle, 0,
+                                      _mitogen_pickle_writer_finish_pieces (&writer));
 }
 
 /**
@@ -527,7 +601,7 @@ mitogen_message_get_data (MitogenMessage *self)
 {
   g_return_val_if_fail (MITOGEN_IS_MESSAGE (self), NULL);
 
-  return self->data;
+  return _mitogen_message_get_data (self);
 }
 
 /**
@@ -571,7 +645,7 @@ mitogen_message_dup_dead_reason (MitogenMessage *self)
   if (self->reply_to != MITOGEN_HANDLE_IS_DEAD)
     return NULL;
 
-  text = g_bytes_get_data (self->data, &len);
+  text = g_bytes_get_data (_mitogen_message_get_data (self), &len);
   if (len == 0)
     return g_strdup ("Channel closed by remote end.");
 
@@ -610,7 +684,7 @@ mitogen_message_unpickle (MitogenMessage  *self,
       return NULL;
     }
 
-  value = mitogen_pickle_decode (self->data, error);
+  value = mitogen_pickle_decode (_mitogen_message_get_data (self), error);
   if (value == NULL)
     return NULL;
 
@@ -649,7 +723,7 @@ mitogen_message_pack_header (MitogenMessage *self,
 {
   g_return_if_fail (MITOGEN_IS_MESSAGE (self));
   g_return_if_fail (header != NULL);
-  g_return_if_fail (g_bytes_get_size (self->data) <= G_MAXUINT32);
+  g_return_if_fail (_mitogen_message_get_size (self) <= G_MAXUINT32);
 
   header[0] = MITOGEN_MESSAGE_HEADER_MAGIC >> 8;
   header[1] = MITOGEN_MESSAGE_HEADER_MAGIC & 0xff;
@@ -658,7 +732,7 @@ mitogen_message_pack_header (MitogenMessage *self,
   write_be32 (header + 10, self->auth_id);
   write_be32 (header + 14, self->handle);
   write_be32 (header + 18, self->reply_to);
-  write_be32 (header + 22, (guint32) g_bytes_get_size (self->data));
+  write_be32 (header + 22, (guint32) _mitogen_message_get_size (self));
 }
 
 /**
@@ -680,7 +754,7 @@ mitogen_message_encode (MitogenMessage *self)
 
   g_return_val_if_fail (MITOGEN_IS_MESSAGE (self), NULL);
 
-  payload = g_bytes_get_data (self->data, &len);
+  payload = g_bytes_get_data (_mitogen_message_get_data (self), &len);
   frame = g_malloc (MITOGEN_MESSAGE_HEADER_SIZE + len);
   mitogen_message_pack_header (self, frame);
   if (len > 0)

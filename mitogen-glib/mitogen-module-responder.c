@@ -589,7 +589,7 @@ on_get_module (MitogenRouter  *router,
 {
   MitogenModuleResponder *self = user_data;
   gsize len;
-  const char *data = g_bytes_get_data (message->data, &len);
+  const char *data = g_bytes_get_data (_mitogen_message_get_data (message), &len);
   g_autofree char *fullname = NULL;
   g_autoptr(ModuleFile) file = NULL;
 

@@ -89,6 +89,10 @@ _mitogen_pickle_writer_init (MitogenPickleWriter *w,
   w->data = g_malloc (w->allocated);
   w->len = 0;
   w->flags = flags;
+  w->share_big_bytes = FALSE;
+  w->pieces = NULL;
+  w->owner = NULL;
+  w->owner_bytes = NULL;
   w->data[w->len++] = MITOGEN_PICKLE_OP_PROTO;
   w->data[w->len++] = 2;
 }
@@ -99,8 +103,40 @@ _mitogen_pickle_writer_clear (MitogenPickleWriter *w)
   g_return_if_fail (w != NULL);
 
   g_clear_pointer (&w->data, g_free);
+  g_clear_pointer (&w->pieces, g_ptr_array_unref);
+  g_clear_pointer (&w->owner_bytes, g_bytes_unref);
+  w->owner = NULL;
   w->len = 0;
   w->allocated = 0;
+}
+
+/* Ends the current piece, so that the next one can be @shared. */
+static void
+writer_cut (MitogenPickleWriter *w,
+            GBytes              *shared)
+{
+  if (w->pieces == NULL)
+    w->pieces = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+  g_ptr_array_add (w->pieces, g_bytes_new_take (g_steal_pointer (&w->data), w->len));
+  g_ptr_array_add (w->pieces, shared);
+  w->allocated = 256;
+  w->data = g_malloc (w->allocated);
+  w->len = 0;
+}
+
+GPtrArray *
+_mitogen_pickle_writer_finish_pieces (MitogenPickleWriter *w)
+{
+  GPtrArray *pieces;
+
+  g_return_val_if_fail (w != NULL && w->data != NULL, NULL);
+
+  pieces = g_steal_pointer (&w->pieces);
+  if (pieces == NULL)
+    pieces = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+  g_ptr_array_add (pieces, _mitogen_pickle_writer_finish (w));
+
+  return pieces;
 }
 
 GBytes *
@@ -112,13 +148,34 @@ _mitogen_pickle_writer_finish (MitogenPickleWriter *w)
   g_return_val_if_fail (w != NULL && w->data != NULL, NULL);
 
   put_op (w, MITOGEN_PICKLE_OP_STOP);
+  if (w->pieces != NULL)
+    {
+      /* Pieces asked for as one buffer: joined. */
+      g_autoptr(GPtrArray) pieces = g_steal_pointer (&w->pieces);
+      gsize offset = 0;
+
+      len = w->len;
+      for (guint i = 0; i < pieces->len; i++)
+        len += g_bytes_get_size (g_ptr_array_index (pieces, i));
+      data = g_malloc (len);
+      for (guint i = 0; i < pieces->len; i++)
+        {
+          gsize piece_len;
+          gconstpointer piece = g_bytes_get_data (g_ptr_array_index (pieces, i), &piece_len);
+
+          memcpy (data + offset, piece, piece_len);
+          offset += piece_len;
+        }
+      memcpy (data + offset, w->data, w->len);
+      _mitogen_pickle_writer_clear (w);
+      return g_bytes_new_take (data, len);
+    }
   len = w->len;
   data = g_steal_pointer (&w->data);
   /* Give back a large unused tail; small slack is not worth a copy. */
   if (w->allocated - len > 4096 && w->allocated - len > len / 8)
     data = g_realloc (data, len);
-  w->len = 0;
-  w->allocated = 0;
+  _mitogen_pickle_writer_clear (w);
 
   return g_bytes_new_take (data, len);
 }
@@ -350,12 +407,35 @@ check_bytes_size (MitogenPickleFlags   flags,
   return TRUE;
 }
 
+/* A reference to @len bytes at @bytes if the writer shares them: they are
+ * big and inside the serialised leaf being written. */
+static GBytes *
+shared_bytes (MitogenPickleWriter *w,
+              const guint8        *bytes,
+              gsize                len)
+{
+  const guint8 *base;
+  gsize size;
+
+  if (!w->share_big_bytes || w->owner == NULL || len < MITOGEN_PICKLE_SHARE_MIN_SIZE)
+    return NULL;
+  if (w->owner_bytes == NULL)
+    w->owner_bytes = g_variant_get_data_as_bytes (w->owner);
+  base = g_bytes_get_data (w->owner_bytes, &size);
+  if (base == NULL || (guintptr) bytes < (guintptr) base ||
+      (guintptr) bytes - (guintptr) base > size - len)
+    return NULL;
+
+  return g_bytes_new_from_bytes (w->owner_bytes, bytes - base, len);
+}
+
 void
 _mitogen_pickle_writer_bytes (MitogenPickleWriter *w,
                               gconstpointer        data,
                               gsize                len)
 {
   const guint8 *bytes = data;
+  GBytes *shared;
   guint8 *p;
 
   g_return_if_fail (data != NULL || len == 0);
@@ -405,7 +485,8 @@ _mitogen_pickle_writer_bytes (MitogenPickleWriter *w,
       return;
     }
 
-  p = writer_reserve (w, 5 + len);
+  shared = shared_bytes (w, bytes, len);
+  p = writer_reserve (w, 5 + (shared ? 0 : len));
   if (len < 256)
     {
       p[0] = (w->flags & MITOGEN_PICKLE_FLAGS_BYTES_AS_STRING) ?
@@ -430,9 +511,14 @@ _mitogen_pickle_writer_bytes (MitogenPickleWriter *w,
       p += 5;
       w->len += 5;
     }
-  if (len > 0)
-    memcpy (p, bytes, len);
-  w->len += len;
+  if (shared != NULL)
+    writer_cut (w, shared);
+  else
+    {
+      if (len > 0)
+        memcpy (p, bytes, len);
+      w->len += len;
+    }
 }
 
 void
@@ -1366,9 +1452,12 @@ write_leaf (MitogenPickleWriter  *w,
             GError              **error)
 {
   g_autoptr(GVariant) normal = NULL;
+  GVariant *outer_owner;
+  GBytes *outer_bytes;
   const char *type;
   const guint8 *data;
   gsize size;
+  gboolean ok;
 
   /* The reader relies on the normal form's layout. Values from GVariant
    * constructors, or decoded by mitogen_pickle_decode(), already are in
@@ -1415,9 +1504,19 @@ write_leaf (MitogenPickleWriter  *w,
         data = (const guint8 *) "";
       break;
     }
-  writer_reserve (w, size + 16);
+  /* Bytes the writer will share take no room. */
+  writer_reserve (w, (w->share_big_bytes && size >= MITOGEN_PICKLE_SHARE_MIN_SIZE &&
+                      strcmp (type, "ay") == 0 ? 0 : size) + 16);
 
-  return write_serialised (w, type, data, size, depth, level, error);
+  outer_owner = w->owner;
+  outer_bytes = g_steal_pointer (&w->owner_bytes);
+  w->owner = normal;
+  ok = write_serialised (w, type, data, size, depth, level, error);
+  g_clear_pointer (&w->owner_bytes, g_bytes_unref);
+  w->owner = outer_owner;
+  w->owner_bytes = outer_bytes;
+
+  return ok;
 }
 
 static gboolean write_value (MitogenPickleWriter  *w,

@@ -81,7 +81,17 @@ typedef struct
   gsize len;
   gsize allocated;
   MitogenPickleFlags flags;
+  /* Set share_big_bytes (after init) to have big bytes of a serialised
+   * GVariant referenced, not copied: the pickle then comes in pieces
+   * (_mitogen_pickle_writer_finish_pieces()). */
+  gboolean share_big_bytes;
+  GPtrArray *pieces;         /* (owned) (nullable) finished pieces before data */
+  GVariant *owner;           /* (nullable) the leaf being written */
+  GBytes *owner_bytes;       /* (owned) (nullable) its data, once needed */
 } MitogenPickleWriter;
+
+/* Bytes at least this long are referenced by a writer that shares. */
+#define MITOGEN_PICKLE_SHARE_MIN_SIZE (64 * 1024)
 
 /* Starts a pickle: writes PROTO 2. @size_hint pre-sizes the buffer (0 for
  * a small default). */
@@ -92,6 +102,9 @@ void     _mitogen_pickle_writer_init        (MitogenPickleWriter *w,
 void     _mitogen_pickle_writer_clear       (MitogenPickleWriter *w);
 /* Writes STOP and hands the pickle over; the writer is cleared. */
 GBytes  *_mitogen_pickle_writer_finish      (MitogenPickleWriter *w);
+/* The same, as the pieces the pickle was made in (one unless the writer
+ * shared big bytes), for _mitogen_message_new_pieces(). */
+GPtrArray *_mitogen_pickle_writer_finish_pieces (MitogenPickleWriter *w);
 
 void     _mitogen_pickle_writer_none        (MitogenPickleWriter *w);
 void     _mitogen_pickle_writer_bool        (MitogenPickleWriter *w,

@@ -267,7 +267,7 @@ route_message (MitogenRouter   *self,
                GError         **error)
 {
   g_autoptr(MitogenStream) out = NULL;
-  gsize size = g_bytes_get_size (message->data);
+  gsize size = _mitogen_message_get_size (message);
   guint64 max_size;
 
   g_mutex_lock (&self->lock);
@@ -581,7 +581,7 @@ parse_route_payload (MitogenMessage  *message,
                      char           **name)
 {
   gsize len;
-  const char *data = g_bytes_get_data (message->data, &len);
+  const char *data = g_bytes_get_data (_mitogen_message_get_data (message), &len);
   g_autofree char *text = NULL;
   char *colon;
   char *end = NULL;

@@ -29,8 +29,10 @@
 typedef struct
 {
   guint8 header[MITOGEN_MESSAGE_HEADER_SIZE];
-  GBytes *payload;  /* (owned) (nullable) */
-  gsize offset;     /* bytes of header + payload already written */
+  GBytes *payload;    /* (owned) (nullable) */
+  GPtrArray *pieces;  /* (owned) (nullable) the payload in pieces instead */
+  gsize size;         /* header + payload */
+  gsize offset;       /* bytes of header + payload already written */
 } PendingWrite;
 
 struct _MitogenStream
@@ -67,6 +69,7 @@ static void
 pending_write_free (PendingWrite *pending)
 {
   g_clear_pointer (&pending->payload, g_bytes_unref);
+  g_clear_pointer (&pending->pieces, g_ptr_array_unref);
   g_free (pending);
 }
 
@@ -348,6 +351,28 @@ _mitogen_stream_start_framing (MitogenStream *self)
   self->framing = TRUE;
 }
 
+/* Adds what is left of @len bytes at @data to @iov, after skipping
+ * @skip bytes (already written) across calls. */
+static inline void
+add_iov (struct iovec  *iov,
+         int           *n_iov,
+         gconstpointer  data,
+         gsize          len,
+         gsize         *skip)
+{
+  if (*skip >= len)
+    {
+      *skip -= len;
+      return;
+    }
+  if (*n_iov == MAX_IOV)
+    return;
+  iov[*n_iov].iov_base = (guint8 *) data + *skip;
+  iov[*n_iov].iov_len = len - *skip;
+  (*n_iov)++;
+  *skip = 0;
+}
+
 /* Writes as much of the queue as the socket takes. Called with the lock
  * held. Returns FALSE on a write error (errno set). */
 static gboolean
@@ -359,26 +384,22 @@ flush_locked (MitogenStream *self)
       int n_iov = 0;
       gssize written;
 
-      for (GList *l = self->pending.head; l != NULL && n_iov < MAX_IOV - 1; l = l->next)
+      /* Running out of iovecs mid-frame is fine: the write is a prefix
+       * of the queue either way. */
+      for (GList *l = self->pending.head; l != NULL && n_iov < MAX_IOV; l = l->next)
         {
           PendingWrite *pending = l->data;
-          gsize payload_len = pending->payload ? g_bytes_get_size (pending->payload) : 0;
-          gsize offset = pending->offset;
+          gsize skip = pending->offset;
 
-          if (offset < MITOGEN_MESSAGE_HEADER_SIZE)
+          add_iov (iov, &n_iov, pending->header, MITOGEN_MESSAGE_HEADER_SIZE, &skip);
+          if (pending->payload != NULL)
+            add_iov (iov, &n_iov, g_bytes_get_data (pending->payload, NULL),
+                     g_bytes_get_size (pending->payload), &skip);
+          for (guint i = 0; pending->pieces != NULL && i < pending->pieces->len && n_iov < MAX_IOV; i++)
             {
-              iov[n_iov].iov_base = pending->header + offset;
-              iov[n_iov].iov_len = MITOGEN_MESSAGE_HEADER_SIZE - offset;
-              n_iov++;
-              offset = MITOGEN_MESSAGE_HEADER_SIZE;
-            }
-          if (payload_len > offset - MITOGEN_MESSAGE_HEADER_SIZE)
-            {
-              const guint8 *data = g_bytes_get_data (pending->payload, NULL);
+              GBytes *piece = g_ptr_array_index (pending->pieces, i);
 
-              iov[n_iov].iov_base = (guint8 *) data + (offset - MITOGEN_MESSAGE_HEADER_SIZE);
-              iov[n_iov].iov_len = payload_len - (offset - MITOGEN_MESSAGE_HEADER_SIZE);
-              n_iov++;
+              add_iov (iov, &n_iov, g_bytes_get_data (piece, NULL), g_bytes_get_size (piece), &skip);
             }
         }
 
@@ -406,9 +427,7 @@ flush_locked (MitogenStream *self)
       while (written > 0)
         {
           PendingWrite *pending = g_queue_peek_head (&self->pending);
-          gsize total = MITOGEN_MESSAGE_HEADER_SIZE +
-                        (pending->payload ? g_bytes_get_size (pending->payload) : 0);
-          gsize left = total - pending->offset;
+          gsize left = pending->size - pending->offset;
 
           if ((gsize) written >= left)
             {
@@ -494,8 +513,7 @@ enqueue (MitogenStream *self,
 
   was_empty = g_queue_is_empty (&self->pending);
   g_queue_push_tail (&self->pending, pending);
-  self->queued_bytes += MITOGEN_MESSAGE_HEADER_SIZE - pending->offset +
-                        (pending->payload ? g_bytes_get_size (pending->payload) : 0);
+  self->queued_bytes += pending->size - pending->offset;
 
   /* Write at once from the calling thread when nothing is queued ahead:
    * no wake-up of the broker on the common path. */
@@ -515,11 +533,15 @@ gboolean
 _mitogen_stream_send (MitogenStream  *self,
                       MitogenMessage *message)
 {
-  PendingWrite *pending = g_new (PendingWrite, 1);
+  PendingWrite *pending = g_new0 (PendingWrite, 1);
+  GPtrArray *pieces = _mitogen_message_get_pieces (message);
 
   mitogen_message_pack_header (message, pending->header);
-  pending->payload = g_bytes_get_size (message->data) > 0 ? g_bytes_ref (message->data) : NULL;
-  pending->offset = 0;
+  if (pieces != NULL)
+    pending->pieces = g_ptr_array_ref (pieces);
+  else if (_mitogen_message_get_size (message) > 0)
+    pending->payload = g_bytes_ref (_mitogen_message_get_data (message));
+  pending->size = MITOGEN_MESSAGE_HEADER_SIZE + _mitogen_message_get_size (message);
 
   return enqueue (self, pending);
 }
@@ -528,11 +550,12 @@ gboolean
 _mitogen_stream_write_raw (MitogenStream *self,
                            GBytes        *data)
 {
-  PendingWrite *pending = g_new (PendingWrite, 1);
+  PendingWrite *pending = g_new0 (PendingWrite, 1);
 
   /* A raw write is a "frame" whose header is already consumed. */
   pending->payload = g_bytes_ref (data);
   pending->offset = MITOGEN_MESSAGE_HEADER_SIZE;
+  pending->size = MITOGEN_MESSAGE_HEADER_SIZE + g_bytes_get_size (data);
 
   return enqueue (self, pending);
 }

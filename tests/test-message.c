@@ -10,6 +10,7 @@
 #include <mitogen-glib.h>
 
 #include "mitogen-message-private.h"
+#include "mitogen-pickle-private.h"
 
 static void
 test_message_new (void)
@@ -191,6 +192,152 @@ test_message_pickled (void)
   g_variant_unref (value);
 }
 
+static GBytes *
+pattern_bytes (gsize  size,
+               guint8 seed)
+{
+  guint8 *data = g_malloc (size);
+
+  for (gsize i = 0; i < size; i++)
+    data[i] = (guint8) (i * 31 + seed);
+  return g_bytes_new_take (data, size);
+}
+
+/* Whether one of @msg's pieces is @len bytes at @where (not a copy). */
+static gboolean
+has_piece_at (MitogenMessage *msg,
+              gconstpointer   where,
+              gsize           len)
+{
+  GPtrArray *pieces = _mitogen_message_get_pieces (msg);
+
+  for (guint i = 0; pieces != NULL && i < pieces->len; i++)
+    {
+      gsize piece_len;
+      gconstpointer piece = g_bytes_get_data (g_ptr_array_index (pieces, i), &piece_len);
+
+      if (piece == where && piece_len == len)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static void
+check_pieced (GVariant *value,
+              guint     min_pieces)
+{
+  g_autoptr(MitogenMessage) msg = NULL;
+  g_autoptr(GBytes) expected = NULL;
+  g_autoptr(GBytes) frame = NULL;
+  g_autoptr(GVariant) back = NULL;
+  g_autoptr(GError) error = NULL;
+  guint8 header[MITOGEN_MESSAGE_HEADER_SIZE];
+  GPtrArray *pieces;
+  gsize total = 0;
+
+  g_variant_ref_sink (value);
+  expected = mitogen_pickle_encode (value, MITOGEN_PICKLE_FLAGS_NONE, &error);
+  g_assert_no_error (error);
+  msg = mitogen_message_new_pickled (7, value, &error);
+  g_assert_no_error (error);
+
+  pieces = _mitogen_message_get_pieces (msg);
+  g_assert_nonnull (pieces);
+  g_assert_cmpuint (pieces->len, >=, min_pieces);
+  for (guint i = 0; i < pieces->len; i++)
+    total += g_bytes_get_size (g_ptr_array_index (pieces, i));
+  g_assert_cmpuint (total, ==, g_bytes_get_size (expected));
+  g_assert_cmpuint (_mitogen_message_get_size (msg), ==, total);
+
+  /* The header counts the pieces; the joined payload is the pickle
+   * mitogen_pickle_encode() makes, and the same buffer every time. */
+  mitogen_message_pack_header (msg, header);
+  g_assert_cmpuint (GUINT32_FROM_BE (*(guint32 *) (header + 22)), ==, total);
+  g_assert_true (g_bytes_equal (mitogen_message_get_data (msg), expected));
+  g_assert_true (mitogen_message_get_data (msg) == mitogen_message_get_data (msg));
+  frame = mitogen_message_encode (msg);
+  g_assert_cmpmem ((const guint8 *) g_bytes_get_data (frame, NULL) + MITOGEN_MESSAGE_HEADER_SIZE,
+                   g_bytes_get_size (frame) - MITOGEN_MESSAGE_HEADER_SIZE,
+                   g_bytes_get_data (expected, NULL), g_bytes_get_size (expected));
+
+  back = mitogen_message_unpickle (msg, &error);
+  g_assert_no_error (error);
+  {
+    g_autoptr(GVariant) decoded = mitogen_pickle_decode (expected, &error);
+
+    g_assert_no_error (error);
+    g_assert_true (g_variant_equal (back, decoded));
+  }
+  g_variant_unref (value);
+}
+
+static void
+test_message_pickled_big_bytes (void)
+{
+  g_autoptr(GBytes) big = pattern_bytes (MITOGEN_PICKLE_SHARE_MIN_SIZE + 3, 1);
+  g_autoptr(GBytes) other = pattern_bytes (3 * MITOGEN_PICKLE_SHARE_MIN_SIZE, 2);
+  g_autoptr(GBytes) small = pattern_bytes (MITOGEN_PICKLE_SHARE_MIN_SIZE - 1, 3);
+  g_autoptr(GBytes) tuple_data = NULL;
+  g_autoptr(MitogenMessage) small_msg = NULL;
+  g_autoptr(GVariant) serialised = NULL;
+  g_autoptr(GError) error = NULL;
+  GVariant *tree;
+  GVariant *blob;
+
+  g_test_summary ("Big bytes in a pickled message are referenced, not copied: the "
+                  "pieces make the same pickle, frame and value");
+
+  /* A tree of GVariants with two big leaves and a small one. */
+  tree = g_variant_new ("(@ays@ay@ay)",
+                        g_variant_new_from_bytes (G_VARIANT_TYPE_BYTESTRING, big, TRUE),
+                        "between",
+                        g_variant_new_from_bytes (G_VARIANT_TYPE_BYTESTRING, small, TRUE),
+                        g_variant_new_from_bytes (G_VARIANT_TYPE_BYTESTRING, other, TRUE));
+  {
+    g_autoptr(MitogenMessage) msg = NULL;
+
+    g_variant_ref_sink (tree);
+    msg = mitogen_message_new_pickled (7, tree, &error);
+    g_assert_no_error (error);
+    g_assert_true (has_piece_at (msg, g_bytes_get_data (big, NULL), g_bytes_get_size (big)));
+    g_assert_true (has_piece_at (msg, g_bytes_get_data (other, NULL), g_bytes_get_size (other)));
+    g_assert_false (has_piece_at (msg, g_bytes_get_data (small, NULL), g_bytes_get_size (small)));
+  }
+  check_pieced (tree, 5);
+  g_variant_unref (tree);
+
+  /* Serialised data (as a decoded or received value is): the bytes are
+   * referenced inside the one buffer. */
+  {
+    g_autoptr(GVariant) built = g_variant_ref_sink (
+      g_variant_new ("(s@ay)", "name",
+                     g_variant_new_from_bytes (G_VARIANT_TYPE_BYTESTRING, other, TRUE)));
+
+    tuple_data = g_variant_get_data_as_bytes (built);
+  }
+  serialised = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE ("(say)"), tuple_data, TRUE));
+  {
+    g_autoptr(MitogenMessage) msg = mitogen_message_new_pickled (7, serialised, &error);
+    const guint8 *inside = (const guint8 *) g_bytes_get_data (tuple_data, NULL) + 5;
+
+    /* "(say)": the string "name\0", then the bytes (byte-aligned). */
+    g_assert_no_error (error);
+    g_assert_true (has_piece_at (msg, inside, g_bytes_get_size (other)));
+  }
+  check_pieced (g_variant_ref (serialised), 3);
+
+  /* A Blob tag holding big bytes. */
+  blob = g_variant_new ("(sv)", MITOGEN_PICKLE_TAG_BLOB,
+                        g_variant_new_from_bytes (G_VARIANT_TYPE_BYTESTRING, big, TRUE));
+  check_pieced (blob, 3);
+
+  /* Below the size, one buffer as before. */
+  small_msg = mitogen_message_new_pickled (7, g_variant_new_from_bytes (G_VARIANT_TYPE_BYTESTRING, small, TRUE),
+                                           &error);
+  g_assert_no_error (error);
+  g_assert_null (_mitogen_message_get_pieces (small_msg));
+}
+
 static void
 test_message_call_error (void)
 {
@@ -221,6 +368,7 @@ main (int argc, char **argv)
   g_test_add_func ("/message/frame-errors", test_message_frame_errors);
   g_test_add_func ("/message/dead", test_message_dead);
   g_test_add_func ("/message/pickled", test_message_pickled);
+  g_test_add_func ("/message/pickled-big-bytes", test_message_pickled_big_bytes);
   g_test_add_func ("/message/call-error", test_message_call_error);
 
   return g_test_run ();

@@ -21,6 +21,18 @@ def echo_args(*args, **kwargs):
     return [list(args), kwargs]
 
 
+def digests(*values):
+    """sha256 hex digests of bytes, found anywhere in lists and tuples."""
+    import hashlib
+    out = []
+    for value in values:
+        if isinstance(value, (list, tuple)):
+            out.extend(digests(*value))
+        elif isinstance(value, bytes):
+            out.append(hashlib.sha256(value).hexdigest())
+    return out
+
+
 def add(a, b):
     return a + b
 
