@@ -859,9 +859,12 @@ def _fatal(text):
 
 
 def _process():
-    """Dispatch every complete frame in _rbuf; return the bytes missing."""
+    """Dispatch every complete frame in _rbuf; return the bytes missing, or
+    -1 after a big frame: read only the next header, so that a next big
+    frame is read straight into its own buffer, not copied there."""
     global _nesting, _big
     buf = _rbuf
+    after_big = 0
     _nesting += 1
     try:
         while True:
@@ -871,7 +874,7 @@ def _process():
                 big = _big = None
             raw, have = big[:2] if big else (buf, len(buf))
             if have < HEADER_LEN:
-                return 0
+                return after_big if not have else 0
             magic, dst, src, auth, handle, reply_to, size = \
                 _HDR.unpack_from(raw)
             if magic != HEADER_MAGIC:
@@ -890,6 +893,7 @@ def _process():
                 return end - have
             if big:
                 _big = None
+                after_big = -1
                 msg = _new(_M._BigMessage)
                 msg._parts = memoryview(raw)[HEADER_LEN:end],
             else:
@@ -958,7 +962,8 @@ def _pump(timeout):
                 n = os.readv(_rfd, [memoryview(_big[0])[_big[1]:_big[2]]])
                 _big[1] += n
             else:
-                data = os.read(_rfd, min(max(CHUNK_SIZE, _need), 1048576))
+                data = os.read(_rfd, HEADER_LEN if _need < 0 else
+                               min(max(CHUNK_SIZE, _need), 1048576))
                 _rbuf.extend(data)
                 n = len(data)
         except OSError:
