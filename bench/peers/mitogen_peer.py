@@ -63,7 +63,7 @@ class MitogenAdapter(peer_common.Adapter):
         # so that the import is not timed.
         if direction == 'm2c':
             child.call(helper.pid_rss)
-            return os.urandom(size)
+            return peer_common.random_bytes(size)
         child.call(helper.make_random, size)
         return None
 
