@@ -275,23 +275,12 @@ GBytes *
 _mitogen_message_get_data (MitogenMessage *self)
 {
   GBytes *data = g_atomic_pointer_get (&self->data);
-  guint8 *joined;
-  gsize offset = 0;
 
   if (G_LIKELY (data != NULL))
     return data;
 
   /* Two threads may join at once; one result is kept. */
-  joined = g_malloc (self->pieces_size);
-  for (guint i = 0; i < self->pieces->len; i++)
-    {
-      gsize len;
-      gconstpointer piece = g_bytes_get_data (g_ptr_array_index (self->pieces, i), &len);
-
-      memcpy (joined + offset, piece, len);
-      offset += len;
-    }
-  data = g_bytes_new_take (joined, self->pieces_size);
+  data = _mitogen_pickle_join_pieces (self->pieces);
   if (!g_atomic_pointer_compare_and_exchange (&self->data, NULL, data))
     {
       g_bytes_unref (data);

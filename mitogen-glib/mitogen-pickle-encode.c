@@ -124,6 +124,31 @@ writer_cut (MitogenPickleWriter *w,
   w->len = 0;
 }
 
+GBytes *
+_mitogen_pickle_join_pieces (GPtrArray *pieces)
+{
+  gsize len = 0;
+  gsize offset = 0;
+  guint8 *data;
+
+  if (pieces->len == 1)
+    return g_bytes_ref (g_ptr_array_index (pieces, 0));
+
+  for (guint i = 0; i < pieces->len; i++)
+    len += g_bytes_get_size (g_ptr_array_index (pieces, i));
+  data = g_malloc (len);
+  for (guint i = 0; i < pieces->len; i++)
+    {
+      gsize piece_len;
+      gconstpointer piece = g_bytes_get_data (g_ptr_array_index (pieces, i), &piece_len);
+
+      memcpy (data + offset, piece, piece_len);
+      offset += piece_len;
+    }
+
+  return g_bytes_new_take (data, len);
+}
+
 GPtrArray *
 _mitogen_pickle_writer_finish_pieces (MitogenPickleWriter *w)
 {
@@ -147,29 +172,14 @@ _mitogen_pickle_writer_finish (MitogenPickleWriter *w)
 
   g_return_val_if_fail (w != NULL && w->data != NULL, NULL);
 
-  put_op (w, MITOGEN_PICKLE_OP_STOP);
   if (w->pieces != NULL)
     {
-      /* Pieces asked for as one buffer: joined. */
-      g_autoptr(GPtrArray) pieces = g_steal_pointer (&w->pieces);
-      gsize offset = 0;
+      /* Pieces asked for as one buffer. */
+      g_autoptr(GPtrArray) pieces = _mitogen_pickle_writer_finish_pieces (w);
 
-      len = w->len;
-      for (guint i = 0; i < pieces->len; i++)
-        len += g_bytes_get_size (g_ptr_array_index (pieces, i));
-      data = g_malloc (len);
-      for (guint i = 0; i < pieces->len; i++)
-        {
-          gsize piece_len;
-          gconstpointer piece = g_bytes_get_data (g_ptr_array_index (pieces, i), &piece_len);
-
-          memcpy (data + offset, piece, piece_len);
-          offset += piece_len;
-        }
-      memcpy (data + offset, w->data, w->len);
-      _mitogen_pickle_writer_clear (w);
-      return g_bytes_new_take (data, len);
+      return _mitogen_pickle_join_pieces (pieces);
     }
+  put_op (w, MITOGEN_PICKLE_OP_STOP);
   len = w->len;
   data = g_steal_pointer (&w->data);
   /* Give back a large unused tail; small slack is not worth a copy. */

@@ -105,6 +105,8 @@ GBytes  *_mitogen_pickle_writer_finish      (MitogenPickleWriter *w);
 /* The same, as the pieces the pickle was made in (one unless the writer
  * shared big bytes), for _mitogen_message_new_pieces(). */
 GPtrArray *_mitogen_pickle_writer_finish_pieces (MitogenPickleWriter *w);
+/* The pieces in one buffer (a reference when there is one piece). */
+GBytes  *_mitogen_pickle_join_pieces        (GPtrArray           *pieces);
 
 void     _mitogen_pickle_writer_none        (MitogenPickleWriter *w);
 void     _mitogen_pickle_writer_bool        (MitogenPickleWriter *w,

@@ -260,6 +260,20 @@ check_pieced (GVariant *value,
                    g_bytes_get_size (frame) - MITOGEN_MESSAGE_HEADER_SIZE,
                    g_bytes_get_data (expected, NULL), g_bytes_get_size (expected));
 
+  /* A sharing writer asked for one buffer joins its pieces. */
+  {
+    MitogenPickleWriter writer;
+    g_autoptr(GBytes) joined = NULL;
+
+    _mitogen_pickle_writer_init (&writer, MITOGEN_PICKLE_FLAGS_NONE, 0);
+    writer.share_big_bytes = TRUE;
+    g_assert_true (_mitogen_pickle_writer_value (&writer, value, &error));
+    g_assert_no_error (error);
+    g_assert_nonnull (writer.pieces);
+    joined = _mitogen_pickle_writer_finish (&writer);
+    g_assert_true (g_bytes_equal (joined, expected));
+  }
+
   back = mitogen_message_unpickle (msg, &error);
   g_assert_no_error (error);
   {
