@@ -338,7 +338,7 @@ test_message_pickled_big_bytes (void)
     g_assert_no_error (error);
     g_assert_true (has_piece_at (msg, inside, g_bytes_get_size (other)));
   }
-  check_pieced (g_variant_ref (serialised), 3);
+  check_pieced (serialised, 3);
 
   /* A Blob tag holding big bytes. */
   blob = g_variant_new ("(sv)", MITOGEN_PICKLE_TAG_BLOB,
