@@ -232,6 +232,7 @@ check_pieced (GVariant *value,
   g_autoptr(GVariant) back = NULL;
   g_autoptr(GError) error = NULL;
   guint8 header[MITOGEN_MESSAGE_HEADER_SIZE];
+  guint32 size_be;
   GPtrArray *pieces;
   gsize total = 0;
 
@@ -252,7 +253,8 @@ check_pieced (GVariant *value,
   /* The header counts the pieces; the joined payload is the pickle
    * mitogen_pickle_encode() makes, and the same buffer every time. */
   mitogen_message_pack_header (msg, header);
-  g_assert_cmpuint (GUINT32_FROM_BE (*(guint32 *) (header + 22)), ==, total);
+  memcpy (&size_be, header + 22, sizeof size_be);
+  g_assert_cmpuint (GUINT32_FROM_BE (size_be), ==, total);
   g_assert_true (g_bytes_equal (mitogen_message_get_data (msg), expected));
   g_assert_true (mitogen_message_get_data (msg) == mitogen_message_get_data (msg));
   frame = mitogen_message_encode (msg);
