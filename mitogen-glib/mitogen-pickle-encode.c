@@ -432,7 +432,7 @@ shared_bytes (MitogenPickleWriter *w,
   if (w->owner_bytes == NULL)
     w->owner_bytes = g_variant_get_data_as_bytes (w->owner);
   base = g_bytes_get_data (w->owner_bytes, &size);
-  if (base == NULL || (guintptr) bytes < (guintptr) base ||
+  if (base == NULL || len > size || (guintptr) bytes < (guintptr) base ||
       (guintptr) bytes - (guintptr) base > size - len)
     return NULL;
 
