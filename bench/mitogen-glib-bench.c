@@ -335,7 +335,7 @@ measure_pipelined (MitogenContext *context)
 /* Has the kernel read every page of @data once, through a pipe we drain
  * ourselves. On VMs with shadow page tables the kernel's first read of a
  * user page costs several microseconds (~7 us here: a 64 MiB stream ran
- * at ~500 MB/s cold, ~1.5 GB/s warm); the pipe floor reuses one hot
+ * at 370-550 MB/s cold, 1.3-1.7 GB/s warm); the pipe floor reuses one hot
  * buffer and never pays it, so set-up pays it instead. */
 static void
 warm_for_kernel (const guint8 *data,
