@@ -355,52 +355,53 @@ dup_router (MitogenContext  *self,
   return router;
 }
 
-static GPtrArray *
-pickle_call (const char  *module,
-             const char  *class_name,
-             const char  *function,
-             GVariant    *args,
-             GVariant    *kwargs,
-             GError     **error)
+/* Pickles the call tuple into @writer; on failure the writer is cleared. */
+static gboolean
+pickle_call (MitogenPickleWriter  *writer,
+             const char           *module,
+             const char           *class_name,
+             const char           *function,
+             GVariant             *args,
+             GVariant             *kwargs,
+             GError              **error)
 {
-  MitogenPickleWriter writer;
   gsize args_size = (args ? g_variant_get_size (args) : 0) +
                     (kwargs ? g_variant_get_size (kwargs) : 0);
 
   /* Big bytes arguments are not copied (the frame is written from the
    * pieces), so they need no room. */
-  _mitogen_pickle_writer_init (&writer, MITOGEN_PICKLE_FLAGS_NONE,
+  _mitogen_pickle_writer_init (writer, MITOGEN_PICKLE_FLAGS_NONE,
                                128 + MIN (args_size, MITOGEN_PICKLE_SHARE_MIN_SIZE));
-  writer.share_big_bytes = TRUE;
-  _mitogen_pickle_writer_mark (&writer);
-  _mitogen_pickle_writer_none (&writer);
-  _mitogen_pickle_writer_str (&writer, module, -1);
+  writer->share_big_bytes = TRUE;
+  _mitogen_pickle_writer_mark (writer);
+  _mitogen_pickle_writer_none (writer);
+  _mitogen_pickle_writer_str (writer, module, -1);
   if (class_name != NULL)
-    _mitogen_pickle_writer_str (&writer, class_name, -1);
+    _mitogen_pickle_writer_str (writer, class_name, -1);
   else
-    _mitogen_pickle_writer_none (&writer);
-  _mitogen_pickle_writer_str (&writer, function, -1);
+    _mitogen_pickle_writer_none (writer);
+  _mitogen_pickle_writer_str (writer, function, -1);
 
   if (args == NULL)
-    _mitogen_pickle_writer_tuple_n (&writer, 0);
+    _mitogen_pickle_writer_tuple_n (writer, 0);
   else
     {
       /* Each member separately, so that a tuple that happens to look like
        * a tagged value is still an argument tuple. */
       gsize n = g_variant_n_children (args);
 
-      _mitogen_pickle_writer_mark (&writer);
+      _mitogen_pickle_writer_mark (writer);
       for (gsize i = 0; i < n; i++)
         {
           g_autoptr(GVariant) arg = g_variant_get_child_value (args, i);
 
-          if (!_mitogen_pickle_writer_value (&writer, arg, error))
+          if (!_mitogen_pickle_writer_value (writer, arg, error))
             {
-              _mitogen_pickle_writer_clear (&writer);
-              return NULL;
+              _mitogen_pickle_writer_clear (writer);
+              return FALSE;
             }
         }
-      _mitogen_pickle_writer_tuple (&writer);
+      _mitogen_pickle_writer_tuple (writer);
     }
 
   /* No keyword arguments: a plain empty dict. Both runtimes (ours and
@@ -408,15 +409,15 @@ pickle_call (const char  *module,
    * global lookup and a constructor call on every call (and the wire 30
    * bytes). Kwargs only exists to turn bytes keys into str. */
   if (kwargs == NULL || g_variant_n_children (kwargs) == 0)
-    _mitogen_pickle_writer_empty_dict (&writer);
-  else if (!_mitogen_pickle_writer_kwargs (&writer, kwargs, error))
+    _mitogen_pickle_writer_empty_dict (writer);
+  else if (!_mitogen_pickle_writer_kwargs (writer, kwargs, error))
     {
-      _mitogen_pickle_writer_clear (&writer);
-      return NULL;
+      _mitogen_pickle_writer_clear (writer);
+      return FALSE;
     }
-  _mitogen_pickle_writer_tuple (&writer);
+  _mitogen_pickle_writer_tuple (writer);
 
-  return _mitogen_pickle_writer_finish_pieces (&writer);
+  return TRUE;
 }
 
 static gboolean
@@ -454,7 +455,8 @@ start_call (MitogenContext   *self,
             GError          **error)
 {
   g_autoptr(MitogenRouter) router = NULL;
-  g_autoptr(GPtrArray) payload = NULL;
+  MitogenPickleWriter writer;
+  gboolean pickled = FALSE;
   g_autoptr(MitogenMessage) message = NULL;
   MitogenReceiver *receiver = NULL;
   guint32 own_id;
@@ -468,20 +470,20 @@ start_call (MitogenContext   *self,
     {
       router = dup_router (self, error);
       if (router != NULL)
-        payload = pickle_call (module, class_name, function, args, kwargs, error);
+        pickled = pickle_call (&writer, module, class_name, function, args, kwargs, error);
     }
   g_clear_pointer (&args, g_variant_unref);
   g_clear_pointer (&kwargs, g_variant_unref);
-  if (payload == NULL)
+  if (!pickled)
     return FALSE;
 
   own_id = mitogen_router_get_context_id (router);
   if (out_receiver != NULL)
     receiver = mitogen_receiver_new (router, 0, FALSE, self);
-  message = _mitogen_message_new_pieces (self->context_id, own_id, own_id,
-                                         MITOGEN_HANDLE_CALL_FUNCTION,
-                                         receiver ? mitogen_receiver_get_handle (receiver) : 0,
-                                         g_steal_pointer (&payload));
+  message = _mitogen_message_new_from_writer (self->context_id, own_id, own_id,
+                                              MITOGEN_HANDLE_CALL_FUNCTION,
+                                              receiver ? mitogen_receiver_get_handle (receiver) : 0,
+                                              &writer);
   if (receiver == NULL)
     return mitogen_router_route (router, message, error);
 
@@ -583,7 +585,8 @@ start_call_async (MitogenContext *self,
                   GTask          *task)
 {
   g_autoptr(MitogenRouter) router = NULL;
-  g_autoptr(GPtrArray) payload = NULL;
+  MitogenPickleWriter writer;
+  gboolean pickled = FALSE;
   g_autoptr(MitogenMessage) message = NULL;
   GCancellable *cancellable = g_task_get_cancellable (task);
   GError *error = NULL;
@@ -599,11 +602,11 @@ start_call_async (MitogenContext *self,
     {
       router = dup_router (self, &error);
       if (router != NULL)
-        payload = pickle_call (module, class_name, function, args, kwargs, &error);
+        pickled = pickle_call (&writer, module, class_name, function, args, kwargs, &error);
     }
   g_clear_pointer (&args, g_variant_unref);
   g_clear_pointer (&kwargs, g_variant_unref);
-  if (payload == NULL)
+  if (!pickled)
     {
       g_task_return_error (task, error);
       g_object_unref (task);
@@ -631,9 +634,8 @@ start_call_async (MitogenContext *self,
     }
 
   own_id = mitogen_router_get_context_id (router);
-  message = _mitogen_message_new_pieces (self->context_id, own_id, own_id,
-                                         MITOGEN_HANDLE_CALL_FUNCTION, call->handle,
-                                         g_steal_pointer (&payload));
+  message = _mitogen_message_new_from_writer (self->context_id, own_id, own_id,
+                                              MITOGEN_HANDLE_CALL_FUNCTION, call->handle, &writer);
   if (g_atomic_pointer_get (&call->task) != NULL)
     mitogen_router_route (router, message, NULL);
   pending_call_unref (call);

@@ -10,6 +10,7 @@
 #endif
 
 #include "mitogen-message.h"
+#include "mitogen-pickle-private.h"
 
 G_BEGIN_DECLS
 
@@ -42,13 +43,14 @@ MitogenMessage *_mitogen_message_new_full (guint32  dst_id,
                                            guint32  reply_to,
                                            GBytes  *data);
 
-/* Takes @pieces (at least one; the array's free function unrefs them). */
-MitogenMessage *_mitogen_message_new_pieces (guint32    dst_id,
-                                             guint32    src_id,
-                                             guint32    auth_id,
-                                             guint32    handle,
-                                             guint32    reply_to,
-                                             GPtrArray *pieces);
+/* Finishes @writer's pickle (it is cleared) and takes it as the payload:
+ * in one buffer, or in the pieces a sharing writer made. */
+MitogenMessage *_mitogen_message_new_from_writer (guint32              dst_id,
+                                                  guint32              src_id,
+                                                  guint32              auth_id,
+                                                  guint32              handle,
+                                                  guint32              reply_to,
+                                                  MitogenPickleWriter *writer);
 
 /* The payload's size, without joining pieces. */
 gsize           _mitogen_message_get_size   (MitogenMessage *self);

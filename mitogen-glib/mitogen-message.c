@@ -9,7 +9,6 @@
 
 #include "mitogen-error.h"
 #include "mitogen-message-private.h"
-#include "mitogen-pickle-private.h"
 #include "mitogen-pickle.h"
 
 /**
@@ -237,25 +236,24 @@ _mitogen_message_new_full (guint32  dst_id,
 }
 
 MitogenMessage *
-_mitogen_message_new_pieces (guint32    dst_id,
-                             guint32    src_id,
-                             guint32    auth_id,
-                             guint32    handle,
-                             guint32    reply_to,
-                             GPtrArray *pieces)
+_mitogen_message_new_from_writer (guint32              dst_id,
+                                  guint32              src_id,
+                                  guint32              auth_id,
+                                  guint32              handle,
+                                  guint32              reply_to,
+                                  MitogenPickleWriter *writer)
 {
   MitogenMessage *self;
+  GPtrArray *pieces;
 
-  g_return_val_if_fail (pieces != NULL && pieces->len > 0, NULL);
-
-  if (pieces->len == 1)
+  if (writer->pieces == NULL)
     {
-      self = _mitogen_message_new_full (dst_id, src_id, auth_id, handle, reply_to,
-                                        g_ptr_array_index (pieces, 0));
-      g_ptr_array_unref (pieces);
-      return self;
+      g_autoptr(GBytes) data = _mitogen_pickle_writer_finish (writer);
+
+      return _mitogen_message_new_full (dst_id, src_id, auth_id, handle, reply_to, data);
     }
 
+  pieces = _mitogen_pickle_writer_finish_pieces (writer);
   self = _mitogen_message_new_full (dst_id, src_id, auth_id, handle, reply_to, NULL);
   g_clear_pointer (&self->data, g_bytes_unref);
   self->pieces = pieces;
@@ -343,8 +341,7 @@ mitogen_message_new_pickled (guint32    handle,
       return NULL;
     }
 
-  return _mitogen_message_new_pieces (0, 0, 0, handle, 0,
-                                      _mitogen_pickle_writer_finish_pieces (&writer));
+  return _mitogen_message_new_from_writer (0, 0, 0, handle, 0, &writer);
 }
 
 /**
