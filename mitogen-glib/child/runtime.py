@@ -288,20 +288,44 @@ class _Unpickler(_pickle.Unpickler):
 
 
 class _Input(list):
-    # The unpickler's file, made with the payload as its one item: the first
+    # The unpickler's file, given the payload as its one item: the first
     # peek() gives it all at once, to be parsed in place as pickle.loads
     # does (no read() per opcode, big bytes copied once); then nothing.
+    # The unpickler reports what it parsed with read(n) at the end.
     peek = lambda self, n: self.pop() if self else b''
-    read = readline = lambda self, n=0: b''
+    readline = lambda self, n=0: b''
+
+    def read(self, n=0):
+        self.used = n
+        return b''
+
+
+_idle = []           # (unpickler, input) pairs that parsed a small payload whole
 
 
 def _loads(data):
+    # Making an unpickler costs more than parsing a call: one is reused when
+    # it parsed the whole of a small bytes payload (it keeps a view of the
+    # last one).  Its memo is emptied, so no payload can refer to an earlier
+    # one's objects; after an error or bytes left over, it is dropped.
     try:
-        return _Unpickler(_Input((data,)), encoding='bytes').load()
+        u, inp = _idle.pop()
+    except IndexError:
+        inp = _Input()
+        u = _Unpickler(inp, encoding='bytes')
+    inp.used = 0
+    inp.append(data)
+    try:
+        obj = u.load()
     except Error:
         raise
     except Exception as e:
         raise StreamError('invalid message: %s', e)
+    u.memo.clear()
+    if inp.used == len(data) <= 4096 and type(data) is bytes and \
+            len(_idle) < 4:
+        _idle.append((u, inp))
+    return obj
 
 
 class _Pickler(_pickle.Pickler):

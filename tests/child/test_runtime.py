@@ -527,6 +527,32 @@ class ChildTest(unittest.TestCase):
             self.master.get_value(handle)
         self.assertIn('StreamError: invalid message', str(caught.exception))
 
+    def test_payloads_are_parsed_alone(self):
+        # The child may reuse an unpickler: nothing of one payload may
+        # reach the next, neither its memo nor bytes after its STOP.
+        def request(value):
+            return fm.dumps((None, 'childfuncs', None, 'echo', (value,),
+                             fm.Kwargs()))
+        self.assertEqual(self.call('childfuncs', 'echo', 'loaded'), 'loaded')
+        first = request('first')
+        memo_0 = b'X\n\x00\x00\x00childfuncsq\x00'
+        self.assertIn(memo_0, first)
+        handles = [self.master.new_handle() for _ in range(4)]
+        self.master.send(fm.CALL_FUNCTION, first, reply_to=handles[0])
+        # The module name as memo entry 0 of the payload before: refused.
+        self.master.send(fm.CALL_FUNCTION, first.replace(memo_0, b'h\x00'),
+                         reply_to=handles[1])
+        # A second request after the STOP of the first: ignored.
+        self.master.send(fm.CALL_FUNCTION, request('a') + request('evil'),
+                         reply_to=handles[2])
+        self.master.send(fm.CALL_FUNCTION, request('b'), reply_to=handles[3])
+        self.assertEqual(self.master.get_value(handles[0]), 'first')
+        with self.assertRaises(RemoteError) as caught:
+            self.master.get_value(handles[1])
+        self.assertIn('StreamError: invalid message', str(caught.exception))
+        self.assertEqual(self.master.get_value(handles[2]), 'a')
+        self.assertEqual(self.master.get_value(handles[3]), 'b')
+
     def test_unknown_handle(self):
         handle = self.master.new_handle()
         self.master.send(5000, fm.dumps(1), reply_to=handle)
