@@ -58,8 +58,10 @@ void           _mitogen_stream_set_close_notify (MitogenStream           *self,
 /* Broker thread: begin reading (raw mode until start_framing). */
 void           _mitogen_stream_start          (MitogenStream *self);
 void           _mitogen_stream_start_framing  (MitogenStream *self);
-/* Any thread: queue a frame; writes at once when the queue is empty.
- * Returns FALSE if the stream is closed. */
+/* Any thread: queue a frame; writes at once when the queue is empty,
+ * unless the frame follows another by a few microseconds with nothing read
+ * in between (a burst: the broker writes the batch). Returns FALSE if the
+ * stream is closed. */
 gboolean       _mitogen_stream_send           (MitogenStream  *self,
                                                MitogenMessage *message);
 /* Any thread: write raw bytes (bootstrap). */

@@ -25,6 +25,12 @@
 /* The peer reads in chunks of this size too (protocol reference 1.4). */
 #define READ_CHUNK_SIZE (128 * 1024)
 #define MAX_IOV 64
+/* A frame sent this soon after the last direct write, with nothing read
+ * since, is left to the broker to write with whatever follows it: a burst
+ * (pipelined calls, a sender's loop) costs a write per batch instead of
+ * a system call per frame. A frame that follows a read (a request after
+ * its reply) or a pause is written at once. */
+#define COALESCE_USEC 50
 
 typedef struct
 {
@@ -61,6 +67,9 @@ struct _MitogenStream
   GQueue pending;             /* (lock) (element-type PendingWrite) */
   gsize queued_bytes;         /* (lock) */
   guint64 bytes_written;      /* (lock) since the stream opened */
+  gint64 last_direct_write;   /* (lock) monotonic time */
+  guint reads_at_direct_write; /* (lock) `reads` then */
+  guint reads;                /* (atomic) reads that returned data */
   GSource *write_source;      /* (lock) (nullable) */
   gboolean closed;            /* (lock) */
 };
@@ -275,6 +284,8 @@ read_and_deliver (MitogenStream *self)
 
       if (n > 0)
         {
+          /* Before delivery: a caller woken by it sees the read. */
+          g_atomic_int_inc (&self->reads);
           if (!feed (self, self->read_buffer, n))
             return FALSE;
           if (n < READ_CHUNK_SIZE)
@@ -515,10 +526,22 @@ enqueue (MitogenStream *self,
   g_queue_push_tail (&self->pending, pending);
   self->queued_bytes += pending->size - pending->offset;
 
-  /* Write at once from the calling thread when nothing is queued ahead:
-   * no wake-up of the broker on the common path. */
+  /* Write at once from the calling thread when nothing is queued ahead
+   * (no wake-up of the broker on the common path), unless the frame is
+   * part of a burst (COALESCE_USEC). */
   if (was_empty)
-    ok = flush_locked (self);
+    {
+      gint64 now = g_get_monotonic_time ();
+      guint reads = (guint) g_atomic_int_get (&self->reads);
+
+      if (now - self->last_direct_write >= COALESCE_USEC ||
+          reads != self->reads_at_direct_write)
+        {
+          ok = flush_locked (self);
+          self->last_direct_write = now;
+          self->reads_at_direct_write = reads;
+        }
+    }
   if (ok && !g_queue_is_empty (&self->pending))
     watch_writable_locked (self);
   g_mutex_unlock (&self->lock);
@@ -575,6 +598,10 @@ _mitogen_stream_close (MitogenStream *self,
       g_mutex_unlock (&self->lock);
       return;
     }
+  /* What a burst left for the broker to write (a SHUTDOWN, last
+   * replies) goes out before the end, if the peer takes it. */
+  if (self->fd >= 0)
+    flush_locked (self);
   self->closed = TRUE;
   write_source = g_steal_pointer (&self->write_source);
   g_mutex_unlock (&self->lock);
