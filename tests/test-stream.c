@@ -25,8 +25,59 @@ typedef struct
 {
   MitogenBroker *broker;
   MitogenStream *stream;
+  int fd;
   int peer;
 } Fixture;
+
+typedef struct
+{
+  MitogenBrokerFunc func;
+  gpointer data;
+  gboolean done;
+  GMutex lock;
+  GCond cond;
+} BrokerCall;
+
+static void
+broker_call_run (gpointer user_data)
+{
+  BrokerCall *call = user_data;
+
+  call->func (call->data);
+  g_mutex_lock (&call->lock);
+  call->done = TRUE;
+  g_cond_signal (&call->cond);
+  g_mutex_unlock (&call->lock);
+}
+
+/* Runs @func on the broker thread and waits for it (at most 10 s). */
+static void
+run_on_broker (MitogenBroker     *broker,
+               MitogenBrokerFunc  func,
+               gpointer           data)
+{
+  BrokerCall call = { .func = func, .data = data };
+  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+  g_mutex_init (&call.lock);
+  g_cond_init (&call.cond);
+  _mitogen_broker_post (broker, broker_call_run, &call);
+  g_mutex_lock (&call.lock);
+  while (!call.done)
+    g_assert_true (g_cond_wait_until (&call.cond, &call.lock, deadline));
+  g_mutex_unlock (&call.lock);
+  g_mutex_clear (&call.lock);
+  g_cond_clear (&call.cond);
+}
+
+static void
+create_stream (gpointer user_data)
+{
+  Fixture *fixture = user_data;
+
+  /* As the library does: a stream is made on the broker thread. */
+  fixture->stream = _mitogen_stream_new (fixture->broker, fixture->fd, "test", MAX_SIZE);
+}
 
 static void
 fixture_setup (Fixture       *fixture,
@@ -37,8 +88,9 @@ fixture_setup (Fixture       *fixture,
   g_assert_no_errno (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds));
   g_assert_true (g_unix_set_fd_nonblocking (fds[0], TRUE, NULL));
   fixture->broker = mitogen_broker_new ();
-  fixture->stream = _mitogen_stream_new (fixture->broker, fds[0], "test", MAX_SIZE);
+  fixture->fd = fds[0];
   fixture->peer = fds[1];
+  run_on_broker (fixture->broker, create_stream, fixture);
 }
 
 static void
@@ -129,9 +181,6 @@ typedef struct
 {
   MitogenStream *stream;
   guint count;
-  gboolean done;
-  GMutex lock;
-  GCond cond;
 } BurstThenClose;
 
 static void
@@ -148,11 +197,6 @@ burst_then_close (gpointer user_data)
       g_assert_true (_mitogen_stream_send (job->stream, message));
     }
   _mitogen_stream_close (job->stream, NULL);
-
-  g_mutex_lock (&job->lock);
-  job->done = TRUE;
-  g_cond_signal (&job->cond);
-  g_mutex_unlock (&job->lock);
 }
 
 static void
@@ -160,22 +204,12 @@ test_stream_close_writes_queued (Fixture       *fixture,
                                  gconstpointer  data)
 {
   BurstThenClose job = { .stream = fixture->stream, .count = 200 };
-  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
 
   g_test_summary ("Closing a stream right after a burst of frames still writes them all, "
                   "then the peer reads EOF");
 
-  g_mutex_init (&job.lock);
-  g_cond_init (&job.cond);
-  _mitogen_broker_post (fixture->broker, burst_then_close, &job);
-  g_mutex_lock (&job.lock);
-  while (!job.done)
-    g_assert_true (g_cond_wait_until (&job.cond, &job.lock, deadline));
-  g_mutex_unlock (&job.lock);
-
+  run_on_broker (fixture->broker, burst_then_close, &job);
   g_assert_cmpuint (read_numbered (fixture->peer, job.count, TRUE), ==, job.count);
-  g_mutex_clear (&job.lock);
-  g_cond_clear (&job.cond);
 }
 
 int
