@@ -5,7 +5,8 @@
  *
  * Usage: bench-floors METRIC [--count N] [--children N] [--size BYTES]
  *        [--python PATH]
- *   METRIC: pipe-rtt, pipe-bandwidth, spawn, spawn-parallel, bare-rss
+ *   METRIC: pipe-rtt, design-rtt, design-via3-rtt, pipe-bandwidth, spawn,
+ *           spawn-parallel, bare-rss
  *
  * SPDX-License-Identifier: BSD-3-Clause
  */
@@ -17,6 +18,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +144,165 @@ measure_pipe_rtt (void)
   close (there[1]);
   waitpid (pid, NULL, 0);
   print_samples ("pipe_rtt_us", samples);
+}
+
+/* The floor of mitogen-glib's fixed thread design (DESIGN.md: every fd
+ * lives in the broker's thread): the calling thread writes a call-sized
+ * frame itself and sleeps; a second thread, the broker's part, polls the
+ * socket, reads the reply and wakes the caller; the child is python3
+ * echoing what it reads, the least any Python child does. Three wake-ups
+ * a round trip where pipe-rtt has two, and nothing else: no framing,
+ * no pickling, no main loop. design-via3-rtt puts two python3 relays in
+ * front of the echo (local -> local -> local): each polls both its sockets
+ * and copies what it reads to the other side, the least a Python hop
+ * does. */
+/* The size of a call to os.getpid() as mitogen-glib frames it. */
+#define DESIGN_FRAME_SIZE 53
+
+typedef struct
+{
+  int fd;
+  GMutex lock;
+  GCond cond;
+  gboolean replied;
+} DesignFloor;
+
+static gpointer
+design_floor_poller (gpointer data)
+{
+  DesignFloor *floor = data;
+  char reply[256];
+  gsize received = 0;
+
+  for (;;)
+    {
+      struct pollfd pfd = { .fd = floor->fd, .events = POLLIN };
+      ssize_t n;
+
+      if (poll (&pfd, 1, -1) < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          die ("poll");
+        }
+      n = read (floor->fd, reply, sizeof reply);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return NULL;   /* the child is gone: measure_design_rtt is done */
+      /* A reply is whole once all its bytes are in, however they came. */
+      received += n;
+      if (received < DESIGN_FRAME_SIZE)
+        continue;
+      received -= DESIGN_FRAME_SIZE;
+      g_mutex_lock (&floor->lock);
+      floor->replied = TRUE;
+      g_cond_signal (&floor->cond);
+      g_mutex_unlock (&floor->lock);
+    }
+}
+
+/* python3 running @program with @up as its fds 0 and 1 and, if not -1,
+ * @down as its fd 3. */
+static pid_t
+spawn_hop (const char *program,
+           int         up,
+           int         down)
+{
+  char *argv[] = { python, (char *) "-c", (char *) program, NULL };
+  posix_spawn_file_actions_t actions;
+  pid_t pid;
+
+  posix_spawn_file_actions_init (&actions);
+  posix_spawn_file_actions_adddup2 (&actions, up, 0);
+  posix_spawn_file_actions_adddup2 (&actions, up, 1);
+  if (down >= 0)
+    posix_spawn_file_actions_adddup2 (&actions, down, 3);
+  errno = posix_spawnp (&pid, python, &actions, NULL, argv, environ);
+  posix_spawn_file_actions_destroy (&actions);
+  if (errno != 0)
+    die (python);
+  return pid;
+}
+
+static void
+measure_design_rtt (const char *metric,
+                    int         relays)
+{
+  static const char echo[] =
+    "import os\n"
+    "while 1:\n"
+    " d=os.read(0,65536)\n"
+    " if not d:break\n"
+    " os.write(1,d)\n";
+  static const char relay[] =
+    "import os,select\n"
+    "p=select.poll()\n"
+    "p.register(0,select.POLLIN)\n"
+    "p.register(3,select.POLLIN)\n"
+    "o={0:3,3:1}\n"
+    "while 1:\n"
+    " for f,e in p.poll():\n"
+    "  d=os.read(f,65536)\n"
+    "  if not d:raise SystemExit\n"
+    "  os.write(o[f],d)\n";
+  static const char frame[DESIGN_FRAME_SIZE] = "MI";
+  g_autoptr(GArray) samples = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autofree pid_t *pids = g_new (pid_t, relays + 1);
+  DesignFloor floor = { 0 };
+  GThread *poller;
+  int up = -1;
+
+  /* Each hop gets the far end of the pair before it; the master keeps
+   * the near end of the first. */
+  for (int hop = 0; hop <= relays; hop++)
+    {
+      int pair[2];
+
+      if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
+        die ("socketpair");
+      if (hop == 0)
+        floor.fd = pair[0];
+      else
+        {
+          pids[hop - 1] = spawn_hop (relay, up, pair[0]);
+          close (up);
+          close (pair[0]);
+        }
+      up = pair[1];
+    }
+  pids[relays] = spawn_hop (echo, up, -1);
+  close (up);
+  g_mutex_init (&floor.lock);
+  g_cond_init (&floor.cond);
+  poller = g_thread_new ("design-floor", design_floor_poller, &floor);
+
+  for (int i = 0; i < count + 100; i++)
+    {
+      gint64 start = now_ns ();
+      double us;
+
+      g_mutex_lock (&floor.lock);
+      floor.replied = FALSE;
+      g_mutex_unlock (&floor.lock);
+      if (send (floor.fd, frame, sizeof frame, 0) != sizeof frame)
+        die ("send");
+      g_mutex_lock (&floor.lock);
+      while (!floor.replied)
+        g_cond_wait (&floor.cond, &floor.lock);
+      g_mutex_unlock (&floor.lock);
+      us = (now_ns () - start) / 1e3;
+      if (i >= 100)
+        g_array_append_val (samples, us);
+    }
+  shutdown (floor.fd, SHUT_WR);
+  g_thread_join (poller);
+  close (floor.fd);
+  for (int hop = 0; hop <= relays; hop++)
+    waitpid (pids[hop], NULL, 0);
+  g_mutex_clear (&floor.lock);
+  g_cond_clear (&floor.cond);
+  print_samples (metric, samples);
 }
 
 /* Writes of 64 KiB into a pipe that another process drains. */
@@ -338,6 +499,10 @@ main (int    argc,
 
   if (g_str_equal (argv[1], "pipe-rtt"))
     measure_pipe_rtt ();
+  else if (g_str_equal (argv[1], "design-rtt"))
+    measure_design_rtt ("design_rtt_us", 0);
+  else if (g_str_equal (argv[1], "design-via3-rtt"))
+    measure_design_rtt ("design_via3_rtt_us", 2);
   else if (g_str_equal (argv[1], "pipe-bandwidth"))
     measure_pipe_bandwidth ();
   else if (g_str_equal (argv[1], "spawn"))
