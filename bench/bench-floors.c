@@ -165,6 +165,7 @@ typedef struct
   GMutex lock;
   GCond cond;
   gboolean replied;
+  gboolean gone;    /* the socket hit EOF or an error */
 } DesignFloor;
 
 static gpointer
@@ -189,7 +190,14 @@ design_floor_poller (gpointer data)
       if (n < 0 && errno == EINTR)
         continue;
       if (n <= 0)
-        return NULL;   /* the child is gone: measure_design_rtt is done */
+        {
+          /* Done (measure_design_rtt shut the socket), or the child died. */
+          g_mutex_lock (&floor->lock);
+          floor->gone = TRUE;
+          g_cond_signal (&floor->cond);
+          g_mutex_unlock (&floor->lock);
+          return NULL;
+        }
       /* A reply is whole once all its bytes are in, however they came. */
       received += n;
       if (received < DESIGN_FRAME_SIZE)
@@ -288,9 +296,14 @@ measure_design_rtt (const char *metric,
       if (send (floor.fd, frame, sizeof frame, 0) != sizeof frame)
         die ("send");
       g_mutex_lock (&floor.lock);
-      while (!floor.replied)
+      while (!floor.replied && !floor.gone)
         g_cond_wait (&floor.cond, &floor.lock);
       g_mutex_unlock (&floor.lock);
+      if (!floor.replied)
+        {
+          errno = EPIPE;
+          die ("the python3 echo is gone");
+        }
       us = (now_ns () - start) / 1e3;
       if (i >= 100)
         g_array_append_val (samples, us);
