@@ -25,8 +25,23 @@
 # (as tests may build it) there is no second part and STAGE1 ran it all.
 # What follows b'\f\v' is the deferred code ('--defer--'), compiled by
 # _Core.__getattr__ when first needed.
+# The master may append the same parts already compiled, for a python3 on
+# its own machine (README.md, "Bytecode"): the interpreter's magic number,
+# then a zlib-compressed marshal of their code objects.  Compiling them
+# here is most of a boot's own cost; any other magic falls back to it.
+_z = __import__('zlib')
+_b = _z.decompressobj()
+_units = _b.decompress(_S).split(b'\f\v')[0].split(b'\f')
+_b = _b.unused_data
+_S = _S[:len(_S) - len(_b)]
+# _code: those code objects, or False.
+_code = _b[:4] == __import__('_frozen_importlib_external').MAGIC_NUMBER and \
+    __import__('marshal').loads(_z.decompress(_b[4:]))
 _line = 0
-for _part in __import__('zlib').decompress(_S).split(b'\f\v')[0].split(b'\f'):
+for _part in _code or _units:
+    if _code:
+        exec(_part, _M.__dict__)
+        continue
     if _line:
         exec(compile(b'\n' * _line + _part, '<mitogen-glib>', 'exec'), _M.__dict__)
     _line += _part.count(b'\n')

@@ -46,6 +46,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 RUNTIME = os.path.join(ROOT, 'mitogen-glib', 'child', 'runtime.py')
 PARENT = os.path.join(ROOT, 'mitogen-glib', 'child', 'parent.py')
 STAGE1 = os.path.join(ROOT, 'mitogen-glib', 'child', 'stage1.py.in')
+COMPILER = os.path.join(ROOT, 'mitogen-glib', 'child', 'compile.py')
 MINIFY = os.path.join(ROOT, 'tools', 'minify-child.py')
 DATA = os.path.join(HERE, 'data')
 
@@ -129,6 +130,16 @@ def parent_source():
             compile(text, PARENT, 'exec')
             _built['parent'] = text.encode('utf-8')
     return _built['parent']
+
+
+def compile_runtime(python, runtime):
+    """What the C master appends to the runtime for a child on its own
+    machine: child/compile.py's output for @python."""
+    with open(COMPILER, encoding='utf-8') as fp:
+        program = fp.read()
+    return subprocess.run([python, '-S', '-X', 'no_debug_ranges', '-c', program],
+                          input=runtime, stdout=subprocess.PIPE, check=True,
+                          timeout=60).stdout
 
 
 def stage1(size, config):
@@ -284,8 +295,11 @@ class FakeMaster(object):
         self.pending = {}           # reply handle -> context id called
 
     # -- process
-    def start(self, stderr=subprocess.PIPE, reader=True, extra=b''):
-        runtime = build_runtime()
+    def start(self, stderr=subprocess.PIPE, reader=True, extra=b'',
+              bytecode=b''):
+        """bytecode: appended to the runtime and counted in its size, as
+        the C master sends compile_runtime()'s output."""
+        runtime = build_runtime() + bytecode
         program = stage1(len(runtime), self.config)
         self.sock, child = socket.socketpair()
         self.cwd = tempfile.mkdtemp(prefix='mitogen-child-cwd-')

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import unittest
+import zlib
 
 import fakemaster as fm
 from fakemaster import RemoteError, ChannelError
@@ -580,6 +581,55 @@ class ChildTest(unittest.TestCase):
         with self.assertRaises(RemoteError) as caught:
             self.master.get_value(handle)
         self.assertIn('services are not supported', str(caught.exception))
+
+
+class BytecodeTest(unittest.TestCase):
+    """The runtime's eager parts compiled ahead by child/compile.py and sent
+    after the runtime, as the C master does for children on its machine."""
+
+    # What the runtime defined, where: its boot kind, the size of _S, and
+    # each of its functions' and classes' first line.
+    PROBE = ("(lambda m: ['bytecode' if m._code else 'source', len(m._S), sorted("
+             "(k, v.__code__.co_firstlineno) for k, v in vars(m).items() "
+             "if getattr(getattr(v, '__code__', None), 'co_filename', '') "
+             "== '<mitogen-glib>')])(__import__('sys').modules['mitogen.core'])")
+
+    def boot(self, bytecode):
+        master = fm.FakeMaster().start(bytecode=bytecode)
+        self.addCleanup(master.close)
+        return master
+
+    def test_compiler_parses_as_python_3_6(self):
+        ast.parse(read(fm.COMPILER), feature_version=(3, 6))
+
+    def test_compiled_boot_runs_the_same_code(self):
+        runtime = fm.build_runtime()
+        bytecode = fm.compile_runtime(fm.child_python(), runtime)
+        self.assertGreater(len(bytecode), 4)
+        source = self.boot(b'')
+        compiled = self.boot(bytecode)
+        kind, size, lines = compiled.call('builtins', 'eval', self.PROBE)
+        self.assertEqual(kind, 'bytecode')
+        # The runtime forwards _S to its own children: the bytecode is not
+        # part of it.
+        self.assertEqual(size, len(runtime))
+        self.assertEqual([source.call('builtins', 'eval', self.PROBE)],
+                         [['source', len(runtime), lines]])
+        self.assertGreater(len(lines), 20)
+        self.assertEqual(compiled.call('posix', 'getpid'), compiled.proc.pid)
+        with self.assertRaises(RemoteError) as caught:
+            compiled.call('childfuncs', 'no_such_function')
+        self.assertIn('no_such_function', str(caught.exception))
+        self.assertEqual(compiled.errors, [])
+
+    def test_foreign_magic_boots_from_source(self):
+        # Another interpreter's output: the child compiles the source.
+        runtime = fm.build_runtime()
+        foreign = b'\x00\x00\r\n' + zlib.compress(b'not a marshalled list')
+        master = self.boot(foreign)
+        kind, size, lines = master.call('builtins', 'eval', self.PROBE)
+        self.assertEqual((kind, size), ('source', len(runtime)))
+        self.assertEqual(master.call('builtins', 'max', 3, 9), 9)
 
 
 try:
