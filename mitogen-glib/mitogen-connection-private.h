@@ -25,10 +25,14 @@ typedef struct
 } MitogenBootPlan;
 
 void             _mitogen_boot_plan_free          (MitogenBootPlan *plan);
-/* mitogen-glib's own child runtime (see mitogen-glib/child/README.md). */
+/* mitogen-glib's own child runtime (see mitogen-glib/child/README.md).
+ * @on_this_machine: the child runs here (local, sudo, su, doas), so the
+ * runtime may go with its eager parts compiled (child/README.md,
+ * "Bytecode"). */
 MitogenBootPlan *_mitogen_boot_plan_new_own       (MitogenRouter            *router,
                                                    MitogenConnectionOptions *options,
                                                    guint32                   context_id,
+                                                   gboolean                  on_this_machine,
                                                    GError                  **error);
 /* The upstream Mitogen 0.3 child, from its core.py. */
 MitogenBootPlan *_mitogen_boot_plan_new_upstream  (MitogenRouter            *router,
@@ -67,6 +71,7 @@ typedef struct
   char *password;          /* (owned) (nullable) wiped when freed */
   char *prompt_token;      /* (owned) (nullable) sudo's own prompt */
   char *python;            /* (owned) the Python command, for messages */
+  gboolean on_this_machine; /* the child runs here, as another account */
 } MitogenMethodLaunch;
 
 void             _mitogen_method_launch_free      (MitogenMethodLaunch      *launch);

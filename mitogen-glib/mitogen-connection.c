@@ -1022,7 +1022,9 @@ start_on_broker (gpointer user_data)
   if (mitogen_connection_options_get_upstream_core_path (self->options) != NULL)
     self->plan = _mitogen_boot_plan_new_upstream (self->router, self->options, self->context_id, &error);
   else
-    self->plan = _mitogen_boot_plan_new_own (self->router, self->options, self->context_id, &error);
+    self->plan = _mitogen_boot_plan_new_own (self->router, self->options, self->context_id,
+                                             self->launch == NULL || self->launch->on_this_machine,
+                                             &error);
   if (self->plan == NULL)
     {
       finish (self, NULL, g_steal_pointer (&error));

@@ -294,6 +294,7 @@ sudo_launch_new (MitogenSudoOptions  *options,
   launch->prompt_method = MITOGEN_PROMPT_METHOD_SUDO;
   launch->default_name = g_strdup_printf ("sudo.%s", username);
   launch->where = g_strdup_printf ("this machine for %s (sudo)", username);
+  launch->on_this_machine = TRUE;
   return launch;
 }
 
@@ -325,6 +326,7 @@ su_launch_new (MitogenSuOptions  *options,
   launch->prompt_method = MITOGEN_PROMPT_METHOD_SU;
   launch->default_name = g_strdup_printf ("su.%s", username);
   launch->where = g_strdup_printf ("this machine for %s (su)", username);
+  launch->on_this_machine = TRUE;
   return launch;
 }
 
@@ -353,6 +355,7 @@ doas_launch_new (MitogenDoasOptions  *options,
   launch->prompt_method = MITOGEN_PROMPT_METHOD_DOAS;
   launch->default_name = g_strdup_printf ("doas.%s", username);
   launch->where = g_strdup_printf ("this machine for %s (doas)", username);
+  launch->on_this_machine = TRUE;
   return launch;
 }
 

@@ -7,6 +7,7 @@
 
 #include <string.h>
 
+#include "mitogen-boot-bytecode-private.h"
 #include "mitogen-broker-private.h"
 #include "mitogen-context-private.h"
 #include "mitogen-enum-types.h"
@@ -75,6 +76,7 @@ struct _MitogenRouter
   guint notices_dropped;        /* (atomic) */
 
   MitogenModuleResponder *responder; /* (owned) read-only after init */
+  MitogenBytecodeCache *bytecode;    /* (owned) read-only after init */
 };
 
 enum {
@@ -836,6 +838,7 @@ on_broker_shutdown (MitogenBroker *broker,
                                             MITOGEN_HANDLE_SHUTDOWN, 0, NULL);
       _mitogen_stream_send (stream, shutdown);
     }
+  _mitogen_bytecode_cache_close (self->bytecode);
 }
 
 static void
@@ -901,6 +904,7 @@ mitogen_router_constructed (GObject *object)
     self->broker = mitogen_broker_new ();
   _mitogen_broker_add_hooks (self->broker, on_broker_shutdown, on_broker_exit, self);
   self->responder = _mitogen_module_responder_new (self, has_module_finder, find_module_by_signal);
+  self->bytecode = _mitogen_bytecode_cache_new ();
   _mitogen_router_add_internal_handler (self, on_add_route, NULL, NULL, MITOGEN_HANDLE_ADD_ROUTE,
                                         MITOGEN_HANDLER_FLAGS_PERSIST, MITOGEN_NO_RESPONDENT,
                                         MITOGEN_POLICY_IMMEDIATE_CHILD);
@@ -933,6 +937,7 @@ mitogen_router_finalize (GObject *object)
 
   g_clear_pointer (&self->handlers, g_hash_table_unref);
   g_clear_pointer (&self->responder, _mitogen_module_responder_free);
+  g_clear_pointer (&self->bytecode, _mitogen_bytecode_cache_free);
   g_clear_pointer (&self->routes, g_hash_table_unref);
   g_clear_pointer (&self->streams, g_hash_table_unref);
   g_clear_pointer (&self->contexts, g_hash_table_unref);
@@ -1511,6 +1516,14 @@ int
 _mitogen_router_get_child_log_level (MitogenRouter *self)
 {
   return g_atomic_int_get (&self->child_log_level);
+}
+
+GBytes *
+_mitogen_router_lookup_bytecode (MitogenRouter *self,
+                                 const char    *python,
+                                 GBytes        *runtime)
+{
+  return _mitogen_bytecode_cache_lookup (self->bytecode, python, runtime);
 }
 
 /**

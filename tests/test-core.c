@@ -1259,6 +1259,212 @@ test_master_killed (gconstpointer data)
   g_assert_cmpint (kill ((pid_t) child_pid, 0), !=, 0);
 }
 
+/* ---- the runtime compiled ahead (child/README.md, "Bytecode") ---------- */
+
+static MitogenContext *
+start_own_child (MitogenRouter *router,
+                 const char    *python)
+{
+  g_autoptr(MitogenConnectionOptions) options = make_options (&own_mode);
+  g_autoptr(GError) error = NULL;
+  MitogenContext *context;
+
+  mitogen_connection_options_set_python_path (options, python);
+  context = mitogen_router_local (router, options, NULL, &error);
+  g_assert_no_error (error);
+  return context;
+}
+
+static char *
+boot_kind (MitogenContext *context)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) kind = mitogen_context_call_sync (context, "mitogen_test_helpers", NULL,
+                                                        "boot_kind", NULL, NULL, CALL_TIMEOUT,
+                                                        NULL, &error);
+
+  g_assert_no_error (error);
+  return g_variant_dup_string (kind, NULL);
+}
+
+/* Starts children of @python on @router until one boots from bytecode or
+ * @attempts have booted from source; returns that one's kind. */
+static char *
+boot_until_bytecode (MitogenRouter *router,
+                     const char    *python,
+                     guint          attempts)
+{
+  char *kind = NULL;
+
+  for (guint i = 0; i < attempts; i++)
+    {
+      g_autoptr(MitogenContext) context = start_own_child (router, python);
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GVariant) sum = NULL;
+
+      g_free (kind);
+      kind = boot_kind (context);
+      /* Whatever the boot, the child works: modules from the master. */
+      sum = mitogen_context_call_sync (context, "mitogen_test_helpers", NULL, "add",
+                                       g_variant_new ("(ii)", 2, 3), NULL, CALL_TIMEOUT, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_cmpint (g_variant_get_int64 (sum), ==, 5);
+      mitogen_context_shutdown (context);
+      if (g_str_equal (kind, "bytecode"))
+        break;
+      g_usleep (G_USEC_PER_SEC / 10);
+    }
+  return kind;
+}
+
+static MitogenRouter *
+bytecode_router (void)
+{
+  g_autofree char *helpers = g_test_build_filename (G_TEST_DIST, "data", "python", NULL);
+  MitogenRouter *router = mitogen_router_new (NULL);
+
+  mitogen_router_add_python_path (router, helpers);
+  return router;
+}
+
+static void
+finish_router (MitogenRouter *router)
+{
+  mitogen_router_shutdown (router);
+  g_assert_true (mitogen_broker_join (mitogen_router_get_broker (router), 10 * G_USEC_PER_SEC));
+  g_object_unref (router);
+}
+
+static void
+test_boot_bytecode (void)
+{
+  MitogenRouter *router;
+  g_autoptr(MitogenContext) first = NULL;
+  g_autoptr(MitogenContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) result = NULL;
+  g_autofree char *kind = NULL;
+  g_autofree char *later = NULL;
+
+  g_test_summary ("Once a router has started a second local child of one interpreter, its "
+                  "later children run the runtime compiled ahead, and behave the same");
+  router = bytecode_router ();
+  first = start_own_child (router, test_python ());
+  kind = boot_kind (first);
+  g_assert_cmpstr (kind, ==, "source");
+
+  later = boot_until_bytecode (router, test_python (), 100);
+  g_assert_cmpstr (later, ==, "bytecode");
+
+  context = start_own_child (router, test_python ());
+  g_clear_pointer (&kind, g_free);
+  kind = boot_kind (context);
+  g_assert_cmpstr (kind, ==, "bytecode");
+  result = mitogen_context_call_sync (context, "mitogen_test_helpers", NULL, "fail",
+                                      g_variant_new ("(s)", "compiled"), NULL, CALL_TIMEOUT, NULL, &error);
+  g_assert_null (result);
+  g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_CALL);
+  g_assert_nonnull (strstr (error->message, "compiled"));
+
+  /* The first child still works beside the others. */
+  g_clear_error (&error);
+  result = mitogen_context_call_sync (first, "os", NULL, "getpid", NULL, NULL, CALL_TIMEOUT, NULL, &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&result, g_variant_unref);
+  finish_router (router);
+}
+
+/* A python3 for children whose bytecode helper (the only run with -S)
+ * does what @helper says instead. */
+static char *
+write_wrapper (const char *dir,
+               const char *helper)
+{
+  g_autofree char *text = g_strdup_printf ("#!/bin/sh\n"
+                                           "if [ \"$1\" = -S ]; then %s; fi\n"
+                                           "exec %s \"$@\"\n", helper, test_python ());
+  g_autoptr(GError) error = NULL;
+  char *path = g_build_filename (dir, "python3-wrapper", NULL);
+
+  g_file_set_contents (path, text, -1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_chmod (path, 0755), ==, 0);
+  return path;
+}
+
+static void
+test_boot_bytecode_helper_fails (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("mitogen-test-bytecode-XXXXXX", &error);
+  g_autofree char *python = NULL;
+  g_autofree char *kind = NULL;
+  MitogenRouter *router;
+
+  g_test_summary ("A failing bytecode helper leaves children booting from source");
+  g_assert_no_error (error);
+  python = write_wrapper (dir, "echo broken >&2; exit 3");
+  router = bytecode_router ();
+  /* The helper runs from the second child on: ten children leave it
+   * ample time to have failed. */
+  kind = boot_until_bytecode (router, python, 10);
+  g_assert_cmpstr (kind, ==, "source");
+  finish_router (router);
+  g_unlink (python);
+  g_rmdir (dir);
+}
+
+static void
+test_boot_bytecode_shutdown (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("mitogen-test-bytecode-XXXXXX", &error);
+  g_autofree char *pid_file = NULL;
+  g_autofree char *hang = NULL;
+  g_autofree char *python = NULL;
+  g_autofree char *pid_text = NULL;
+  MitogenRouter *router;
+  gint64 deadline;
+  pid_t pid;
+
+  g_test_summary ("Shutting a router down stops a bytecode helper that hangs, promptly");
+  g_assert_no_error (error);
+  pid_file = g_build_filename (dir, "helper.pid", NULL);
+  hang = g_strdup_printf ("echo $$ > '%s'; exec sleep 600", pid_file);
+  python = write_wrapper (dir, hang);
+  router = bytecode_router ();
+  for (int i = 0; i < 2; i++)
+    {
+      g_autoptr(MitogenContext) context = start_own_child (router, python);
+      g_autofree char *kind = boot_kind (context);
+
+      g_assert_cmpstr (kind, ==, "source");
+    }
+  deadline = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
+  while (!g_file_get_contents (pid_file, &pid_text, NULL, NULL) || strchr (pid_text, '\n') == NULL)
+    {
+      g_clear_pointer (&pid_text, g_free);
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_usleep (G_USEC_PER_SEC / 50);
+    }
+  pid = (pid_t) g_ascii_strtoll (pid_text, NULL, 10);
+  g_assert_cmpint (pid, >, 0);
+  g_assert_cmpint (kill (pid, 0), ==, 0);
+
+  /* The broker's shutdown cancels the helper, whose thread kills and
+   * reaps it. */
+  deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  finish_router (router);
+  while (kill (pid, 0) == 0)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_usleep (G_USEC_PER_SEC / 100);
+    }
+  g_unlink (pid_file);
+  g_unlink (python);
+  g_rmdir (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1320,6 +1526,9 @@ main (int argc, char **argv)
         g_test_add_data_func (name, modes[i].mode, test_broker_shutdown_with_children);
       }
     }
+  g_test_add_func ("/core/own/boot-bytecode", test_boot_bytecode);
+  g_test_add_func ("/core/own/boot-bytecode/helper-fails", test_boot_bytecode_helper_fails);
+  g_test_add_func ("/core/own/boot-bytecode/shutdown", test_boot_bytecode_shutdown);
   g_test_add_func ("/core/connect-errors", test_connect_errors);
   g_test_add_func ("/core/log-to-file", test_log_to_file);
 

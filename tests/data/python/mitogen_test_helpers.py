@@ -137,3 +137,9 @@ def process_state():
             pass
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, [])
     return sorted(targets), sorted(int(s) for s in blocked)
+
+
+def boot_kind():
+    """How mitogen-glib's own runtime started: 'source' or 'bytecode' (its
+    eager parts compiled ahead by the master's helper)."""
+    return 'bytecode' if sys.modules['mitogen.core']._code else 'source'

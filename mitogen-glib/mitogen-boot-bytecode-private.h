@@ -1,0 +1,43 @@
+/* mitogen-boot-bytecode-private.h: the child runtime, compiled ahead
+ *
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+
+#pragma once
+
+#ifndef PACKAGE_VERSION
+# error "config.h must be included before private headers"
+#endif
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+/* Compiling the runtime is most of what a new child spends beyond
+ * python3's own start-up. For children on this machine, a router keeps
+ * the runtime's eager parts compiled once per interpreter command by a
+ * helper process (child/compile.py) and appends them to the runtime it
+ * sends; the child runs them when its interpreter's magic number matches
+ * and compiles the source otherwise (child/README.md, "Bytecode").
+ *
+ * The helper runs in its own thread, started by the second lookup of an
+ * interpreter (a program that starts one child never pays for it); until
+ * it is done, children boot from source. A helper that fails, or takes
+ * longer than its deadline, is not run again for that interpreter.
+ *
+ * Thread safety: every function may be called from any thread. */
+typedef struct _MitogenBytecodeCache MitogenBytecodeCache;
+
+MitogenBytecodeCache *_mitogen_bytecode_cache_new    (void);
+/* Returns (transfer full) (nullable): what to append to @runtime for a
+ * child running @python, or NULL to send the runtime alone. */
+GBytes               *_mitogen_bytecode_cache_lookup (MitogenBytecodeCache *cache,
+                                                      const char           *python,
+                                                      GBytes               *runtime);
+/* Stops running helpers (killing their processes) and starts no more. */
+void                  _mitogen_bytecode_cache_close  (MitogenBytecodeCache *cache);
+/* Closes @cache and drops the caller's hold on it; a helper thread still
+ * running (killing its process) holds it until it ends. */
+void                  _mitogen_bytecode_cache_free   (MitogenBytecodeCache *cache);
+
+G_END_DECLS
