@@ -84,10 +84,11 @@ class Step(object):
 
     key: the metric key of its main result; impls: who runs it (IMPLS or
     (FLOOR,)); args: the runner arguments after METRIC; extract: the
-    fields of the JSON object to keep, as {field: metric key}."""
+    fields of the JSON object to keep, as {field: metric key}; optional:
+    those of the extra fields that only some implementations report."""
 
     def __init__(self, key, runner_metric, args, unit, impls=IMPLS,
-                 pinned=False, extra=None, group=None):
+                 pinned=False, extra=None, group=None, optional=()):
         self.key = key
         self.runner_metric = runner_metric
         self.args = [str(a) for a in args]
@@ -96,6 +97,7 @@ class Step(object):
         self.pinned = pinned
         self.extra = extra or {}
         self.group = group or runner_metric
+        self.optional = frozenset(optional)
 
     def keys(self):
         return [self.key] + [k for k, _ in self.extra.values()]
@@ -163,7 +165,11 @@ def make_steps(smoke, python):
              extra={'threads_per_child': ('threads_per_child', 'threads')}))
     floor('bare_rss_kib', 'bare-rss', py, 'KiB')
     add(Step('idle_child_rss_kib', 'idle-rss', [], 'KiB'))
-    add(Step('bootstrap_bytes', 'bootstrap-bytes', [], 'bytes'))
+    # compiled_boot_bytes: mitogen-glib's later children on this machine,
+    # which get the runtime compiled (mitogen-glib/child/README.md, 11).
+    add(Step('bootstrap_bytes', 'bootstrap-bytes', [], 'bytes', extra={
+        'compiled_boot_bytes': ('bootstrap_bytes_compiled', 'bytes'),
+    }, optional=('compiled_boot_bytes',)))
     for step in steps:
         if step.impls != FLOOR_IMPLS:
             step.args += py
@@ -350,6 +356,8 @@ def run_one(argv, step, deadline, prefix=()):
     values[step.key] = main
     for field, (key, _) in step.extra.items():
         if obj.get(field) is None:
+            if field in step.optional:
+                continue
             return Outcome(error='no %s in its result' % field), err
         values[key] = float(obj[field])
     return Outcome(values), err
@@ -477,10 +485,13 @@ class Run(object):
                                   args.metrics)
         self.rows = make_rows(self.steps)
         self.units = {}
+        self.optional_keys = set()   # extras only some implementations have
         for step in self.steps:
             self.units[step.key] = step.unit
-            for key, unit in step.extra.values():
+            for field, (key, unit) in step.extra.items():
                 self.units[key] = unit
+                if field in step.optional:
+                    self.optional_keys.add(key)
         # (impl, key) -> per-repetition values; (impl, key) -> errors
         self.values = {}
         self.errors = {}
@@ -548,8 +559,9 @@ class Run(object):
             return
         self.succeeded += 1
         for key in keys:
-            self.values.setdefault((impl, key), []).append(
-                outcome.values[key])
+            if key in outcome.values:   # optional extras may be missing
+                self.values.setdefault((impl, key), []).append(
+                    outcome.values[key])
         log('[%d/%d] %s: %s %s (%.1f s)' % (
             rep + 1, self.reps, label, fmt(outcome.values[step.key]),
             step.unit, took))
@@ -567,7 +579,7 @@ class Run(object):
         if value is None:
             errors = self.errors.get((impl, row.key))
             if not errors:
-                return 'not run'
+                return 'n/a' if row.key in self.optional_keys else 'not run'
             if all(e.startswith('skipped') for e in errors):
                 return 'skipped'
             if errors[0].startswith('missing'):
