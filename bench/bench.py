@@ -85,10 +85,12 @@ class Step(object):
     key: the metric key of its main result; impls: who runs it (IMPLS or
     (FLOOR,)); args: the runner arguments after METRIC; extract: the
     fields of the JSON object to keep, as {field: metric key}; optional:
-    those of the extra fields that only some implementations report."""
+    those of the extra fields that only some implementations report;
+    first_key: also keep the first of the samples, as this metric key."""
 
     def __init__(self, key, runner_metric, args, unit, impls=IMPLS,
-                 pinned=False, extra=None, group=None, optional=()):
+                 pinned=False, extra=None, group=None, optional=(),
+                 first_key=None):
         self.key = key
         self.runner_metric = runner_metric
         self.args = [str(a) for a in args]
@@ -98,9 +100,14 @@ class Step(object):
         self.extra = extra or {}
         self.group = group or runner_metric
         self.optional = frozenset(optional)
+        self.first_key = first_key
 
     def keys(self):
-        return [self.key] + [k for k, _ in self.extra.values()]
+        return [self.key] + self.extra_keys()
+
+    def extra_keys(self):
+        return [k for k, _ in self.extra.values()] + \
+            ([self.first_key] if self.first_key else [])
 
 
 def size_label(size):
@@ -121,8 +128,10 @@ def make_steps(smoke, python):
                  group='floor'))
 
     floor('spawn_ms', 'spawn', ['--count', count['spawn']] + py, 'ms')
+    # bootstrap_first_ms: the first child of a fresh master (one-off costs;
+    # mitogen-glib sends it the runtime's source, see README).
     add(Step('bootstrap_ms', 'bootstrap', ['--count', count['bootstrap']],
-             'ms'))
+             'ms', first_key='bootstrap_first_ms'))
     floor('pipe_rtt_us', 'pipe-rtt', ['--count', count['pipe-rtt']], 'us')
     add(Step('call_rtt_us', 'rtt', ['--count', count['rtt']], 'us'))
     floor('pipe_rtt_pinned_us', 'pipe-rtt', ['--count', count['pipe-rtt']],
@@ -208,7 +217,7 @@ def make_rows(steps):
     keys = []
     for step in steps:
         if step.impls != FLOOR_IMPLS:
-            keys += [step.key] + [k for k, _ in step.extra.values()
+            keys += [step.key] + [k for k in step.extra_keys()
                                   if not k.endswith('_peak_rss_kib')]
     fanouts = sorted(int(k[6:-3]) for k in keys
                      if k.startswith('fanout') and k.endswith('_ms'))
@@ -216,6 +225,8 @@ def make_rows(steps):
     for key in keys:
         if key == 'bootstrap_ms':
             row = Row(key, 'spawn_ms', 'floor', ('<=', 1.6, 'floor'))
+        elif key == 'bootstrap_first_ms':
+            row = Row(key, 'spawn_ms', 'floor')
         elif key == 'call_rtt_us':
             row = Row(key, 'pipe_rtt_us', 'floor', ('<=', 1.2, 'floor'))
         elif key == 'call_rtt_pinned_us':
@@ -354,6 +365,8 @@ def run_one(argv, step, deadline, prefix=()):
     if main is None:
         return Outcome(error='no value in %s' % json.dumps(obj)[:200]), err
     values[step.key] = main
+    if step.first_key and obj.get('samples'):
+        values[step.first_key] = float(obj['samples'][0])
     for field, (key, _) in step.extra.items():
         if obj.get(field) is None:
             if field in step.optional:
@@ -488,6 +501,8 @@ class Run(object):
         self.optional_keys = set()   # extras only some implementations have
         for step in self.steps:
             self.units[step.key] = step.unit
+            if step.first_key:
+                self.units[step.first_key] = step.unit
             for field, (key, unit) in step.extra.items():
                 self.units[key] = unit
                 if field in step.optional:
