@@ -29,8 +29,9 @@ G_BEGIN_DECLS
 typedef struct _MitogenBytecodeCache MitogenBytecodeCache;
 
 MitogenBytecodeCache *_mitogen_bytecode_cache_new    (void);
-/* Returns (transfer full) (nullable): what to append to @runtime for a
- * child running @python, or NULL to send the runtime alone. */
+/* Returns (transfer full) (nullable): what to send a child running
+ * @python instead of @runtime (the runtime, then its compiled parts; one
+ * buffer shared by all of them), or NULL to send the runtime alone. */
 GBytes               *_mitogen_bytecode_cache_lookup (MitogenBytecodeCache *cache,
                                                       const char           *python,
                                                       GBytes               *runtime);

@@ -6,9 +6,12 @@
 #include "config.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
 
 #include "mitogen-boot-bytecode-private.h"
 #include "child/mitogen-child-resources.h"
@@ -34,7 +37,8 @@ typedef struct
   GBytes *runtime;              /* (owned) read-only: what the helper compiles */
   guint lookups;                /* (cache lock) */
   HelperState state;            /* (cache lock) */
-  GBytes *bytecode;             /* (cache lock) (owned) (nullable) once HELPER_DONE */
+  GBytes *preamble;             /* (cache lock) (owned) (nullable) once HELPER_DONE:
+                                 * the runtime, then the helper's output */
   GCancellable *cancellable;    /* (cache lock) (owned) (nullable) while running */
 } Entry;
 
@@ -53,7 +57,7 @@ entry_free (Entry *entry)
 {
   g_free (entry->python);
   g_bytes_unref (entry->runtime);
-  g_clear_pointer (&entry->bytecode, g_bytes_unref);
+  g_clear_pointer (&entry->preamble, g_bytes_unref);
   g_clear_object (&entry->cancellable);
   g_free (entry);
 }
@@ -69,72 +73,79 @@ _mitogen_bytecode_cache_new (void)
   return cache;
 }
 
-typedef struct
-{
-  gboolean done;
-  gboolean timed_out;
-  GCancellable *cancellable;    /* (unowned) */
-  GBytes *out;                  /* (owned) (nullable) */
-  GBytes *err;                  /* (owned) (nullable) */
-  GError *error;                /* (owned) (nullable) */
-} Outcome;
-
-static void
-on_communicated (GObject      *source,
-                 GAsyncResult *result,
-                 gpointer      user_data)
-{
-  Outcome *outcome = user_data;
-
-  g_subprocess_communicate_finish (G_SUBPROCESS (source), result,
-                                   &outcome->out, &outcome->err, &outcome->error);
-  outcome->done = TRUE;
-}
-
-static gboolean
-on_deadline (gpointer user_data)
-{
-  Outcome *outcome = user_data;
-
-  outcome->timed_out = TRUE;
-  g_cancellable_cancel (outcome->cancellable);
-  return G_SOURCE_REMOVE;
-}
-
 /* The helper's last line on stderr, for the message (a Python traceback
  * ends with the exception). */
 static char *
-last_line (GBytes *err)
+last_line (GByteArray *err)
 {
   g_autofree char *text = NULL;
   char *line;
 
-  if (err == NULL || g_bytes_get_size (err) == 0)
+  if (err->len == 0)
     return g_strdup ("");
-  text = g_utf8_make_valid (g_bytes_get_data (err, NULL), MIN (g_bytes_get_size (err), 64 * 1024));
+  text = g_utf8_make_valid ((const char *) err->data, err->len);
   g_strchomp (text);
   line = strrchr (text, '\n');
   return g_strdup_printf (": %s", line ? line + 1 : text);
 }
 
-/* Starts the helper with @runtime waiting on its stdin. A socket, not a
- * pipe: written with MSG_NOSIGNAL, a helper that exits without reading
- * cannot raise SIGPIPE in the program that links us. The runtime (~9 kB)
- * fits in the socket's buffer, so writing it never waits. */
-static GSubprocess *
-spawn_helper (const char  *python,
-              const char  *program,
-              GBytes      *runtime,
-              GError     **error)
+static void
+close_fd (int *fd)
 {
-  /* -S: no site packages, nothing of the user's runs; no_debug_ranges
-   * (3.11+; ignored before): no column tables, a third less to send. */
-  const char *argv[] = { python, "-S", "-X", "no_debug_ranges", "-c", program, NULL };
-  g_autoptr(GSubprocessLauncher) launcher = NULL;
-  GSubprocess *process;
+  if (*fd >= 0)
+    close (*fd);
+  *fd = -1;
+}
+
+/* Reads what is there on *@fd into @into, closing it at EOF. */
+static void
+read_some (int        *fd,
+           GByteArray *into)
+{
+  guint8 chunk[16384];
+  ssize_t n;
+
+  do
+    n = read (*fd, chunk, sizeof chunk);
+  while (n < 0 && errno == EINTR);
+  if (n > 0)
+    g_byte_array_append (into, chunk, n);
+  else
+    close_fd (fd);
+}
+
+/* Runs the helper with @python and returns what it printed: the magic
+ * number and the compressed code objects. A plain child process, its
+ * pipes polled here: this thread is the helper's only (no GIO worker
+ * threads, no main context). Its stdin is a socket, not a pipe: written
+ * with MSG_NOSIGNAL, a helper that exits without reading cannot raise
+ * SIGPIPE in the program that links us; the runtime (~9 kB) fits in the
+ * socket's buffer, so writing it never waits. */
+static GBytes *
+run_helper (const char    *python,
+            GBytes        *runtime,
+            GCancellable  *cancellable,
+            GError       **error)
+{
+  g_autoptr(GBytes) program_bytes = NULL;
+  g_autofree char *program = NULL;
+  g_autoptr(GByteArray) out = g_byte_array_new ();
+  g_autoptr(GByteArray) err = g_byte_array_new ();
+  g_autofree char *detail = NULL;
+  gint64 deadline = g_get_monotonic_time () + HELPER_TIMEOUT_SECONDS * G_USEC_PER_SEC;
+  gboolean timed_out = FALSE;
   const guint8 *data;
-  gsize size, written = 0;
+  GPollFD polls[3];
+  GPid pid;
+  int out_fd = -1, err_fd = -1;
+  int status = 0;
   int sv[2];
+  gsize size, written = 0;
+
+  program_bytes = g_resource_lookup_data (_mitogen_child_get_resource (), COMPILER_RESOURCE, 0, error);
+  if (program_bytes == NULL)
+    return NULL;
+  program = g_strndup (g_bytes_get_data (program_bytes, NULL), g_bytes_get_size (program_bytes));
 
   if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
     {
@@ -144,94 +155,91 @@ spawn_helper (const char  *python,
                    "Could not create the helper's stdin: %s", g_strerror (saved));
       return NULL;
     }
-  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
-  g_subprocess_launcher_take_stdin_fd (launcher, sv[1]);
-  process = g_subprocess_launcher_spawnv (launcher, argv, error);
-  if (process != NULL)
-    {
-      data = g_bytes_get_data (runtime, &size);
-      while (written < size)
-        {
-          ssize_t n = send (sv[0], data + written, size - written, MSG_NOSIGNAL | MSG_DONTWAIT);
+  {
+    /* -S: no site packages, nothing of the user's runs; no_debug_ranges
+     * (3.11+; ignored before): no column tables, a third less to send. */
+    const char *argv[] = { python, "-S", "-X", "no_debug_ranges", "-c", program, NULL };
+    gboolean spawned;
 
-          if (n < 0 && errno == EINTR)
-            continue;
-          if (n <= 0)
-            break;   /* the helper is gone, or the buffer full: it fails on its own */
-          written += n;
-        }
+    spawned = g_spawn_async_with_pipes_and_fds (NULL, argv, NULL,
+                                                G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
+                                                G_SPAWN_CLOEXEC_PIPES,
+                                                NULL, NULL, sv[1], -1, -1, NULL, NULL, 0,
+                                                &pid, NULL, &out_fd, &err_fd, error);
+    close (sv[1]);
+    if (!spawned)
+      {
+        close (sv[0]);
+        return NULL;
+      }
+  }
+  data = g_bytes_get_data (runtime, &size);
+  while (written < size)
+    {
+      ssize_t n = send (sv[0], data + written, size - written, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        break;   /* the helper is gone, or the buffer full: it fails on its own */
+      written += n;
     }
   close (sv[0]);   /* the helper's EOF */
-  return process;
-}
 
-/* Runs the helper with @python and returns what it printed: the magic
- * number and the compressed code objects. */
-static GBytes *
-run_helper (const char    *python,
-            GBytes        *runtime,
-            GCancellable  *cancellable,
-            GError       **error)
-{
-  g_autoptr(GMainContext) context = g_main_context_new ();
-  g_autoptr(GBytes) program_bytes = NULL;
-  g_autofree char *program = NULL;
-  g_autoptr(GSubprocess) process = NULL;
-  g_autoptr(GSource) deadline = NULL;
-  g_autofree char *detail = NULL;
-  Outcome outcome = { FALSE, FALSE, cancellable, NULL, NULL, NULL };
-  GBytes *result = NULL;
-  const guint8 *data;
-  gsize size;
-
-  program_bytes = g_resource_lookup_data (_mitogen_child_get_resource (), COMPILER_RESOURCE, 0, error);
-  if (program_bytes == NULL)
-    return NULL;
-  program = g_strndup (g_bytes_get_data (program_bytes, NULL), g_bytes_get_size (program_bytes));
-
-  g_main_context_push_thread_default (context);
-  process = spawn_helper (python, program, runtime, error);
-  if (process != NULL)
+  g_cancellable_make_pollfd (cancellable, &polls[2]);
+  while (out_fd >= 0 || err_fd >= 0)
     {
-      g_subprocess_communicate_async (process, NULL, cancellable, on_communicated, &outcome);
-      deadline = g_timeout_source_new_seconds (HELPER_TIMEOUT_SECONDS);
-      g_source_set_callback (deadline, on_deadline, &outcome, NULL);
-      g_source_attach (deadline, context);
-      while (!outcome.done)
-        g_main_context_iteration (context, TRUE);
-      g_source_destroy (deadline);
-      if (outcome.error != NULL)
-        g_subprocess_force_exit (process);
-      /* Reaped either way; after force_exit this is a kill's wait. */
-      g_subprocess_wait (process, NULL, NULL);
-    }
-  g_main_context_pop_thread_default (context);
-  if (process == NULL)
-    return NULL;
+      gint64 left = deadline - g_get_monotonic_time ();
 
-  detail = last_line (outcome.err);
-  if (outcome.timed_out)
+      if (left <= 0)
+        {
+          timed_out = TRUE;
+          break;
+        }
+      polls[0] = (GPollFD) { out_fd, G_IO_IN | G_IO_HUP | G_IO_ERR, 0 };
+      polls[1] = (GPollFD) { err_fd, G_IO_IN | G_IO_HUP | G_IO_ERR, 0 };
+      polls[2].revents = 0;
+      if (g_poll (polls, 3, (int) MIN (left / 1000 + 1, G_MAXINT)) < 0 && errno != EINTR)
+        break;
+      if (g_cancellable_is_cancelled (cancellable))
+        break;
+      if (polls[0].revents != 0)
+        read_some (&out_fd, out);
+      if (polls[1].revents != 0)
+        read_some (&err_fd, err);
+      if (out->len > MAX_BYTECODE_SIZE || err->len > MAX_BYTECODE_SIZE)
+        break;
+    }
+  g_cancellable_release_fd (cancellable);
+  if (out_fd >= 0 || err_fd >= 0)
+    {
+      /* Stopped early: cancelled, timed out, or too much output. */
+      close_fd (&out_fd);
+      close_fd (&err_fd);
+      kill (pid, SIGKILL);
+    }
+  while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
+    ;
+  g_spawn_close_pid (pid);
+
+  detail = last_line (err);
+  data = out->data;
+  size = out->len;
+  if (timed_out)
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
                  "%s did not compile the runtime within %d s", python, HELPER_TIMEOUT_SECONDS);
-  else if (outcome.error != NULL)
-    g_propagate_error (error, g_steal_pointer (&outcome.error));
-  else if (!g_subprocess_get_if_exited (process) || g_subprocess_get_exit_status (process) != 0)
+  else if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    ;
+  else if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
                  "%s failed to compile the runtime%s", python, detail);
+  /* A magic number is two bytes and "\r\n". */
+  else if (size > 4 && size <= MAX_BYTECODE_SIZE && data[2] == '\r' && data[3] == '\n')
+    return g_byte_array_free_to_bytes (g_steal_pointer (&out));
   else
-    {
-      data = g_bytes_get_data (outcome.out, &size);
-      /* A magic number is two bytes and "\r\n". */
-      if (size > 4 && size <= MAX_BYTECODE_SIZE && data[2] == '\r' && data[3] == '\n')
-        result = g_bytes_ref (outcome.out);
-      else
-        g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                     "%s printed no compiled runtime (%" G_GSIZE_FORMAT " bytes)", python, size);
-    }
-  g_clear_error (&outcome.error);
-  g_clear_pointer (&outcome.out, g_bytes_unref);
-  g_clear_pointer (&outcome.err, g_bytes_unref);
-  return result;
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                 "%s printed no compiled runtime (%" G_GSIZE_FORMAT " bytes)", python, size);
+  return NULL;
 }
 
 static void
@@ -252,6 +260,7 @@ helper_thread (gpointer data)
   g_autoptr(GCancellable) cancellable = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(GBytes) bytecode = NULL;
+  GBytes *preamble = NULL;
 
   g_mutex_lock (&cache->lock);
   cancellable = g_object_ref (entry->cancellable);
@@ -259,14 +268,23 @@ helper_thread (gpointer data)
 
   bytecode = run_helper (entry->python, entry->runtime, cancellable, &error);
   if (bytecode != NULL)
-    g_debug ("Bytecode: %s compiled the runtime (%" G_GSIZE_FORMAT " bytes)",
-             entry->python, g_bytes_get_size (bytecode));
+    {
+      /* Joined once here, shared by every child's boot plan. */
+      GByteArray *joined = g_byte_array_sized_new (g_bytes_get_size (entry->runtime) +
+                                                   g_bytes_get_size (bytecode));
+
+      g_byte_array_append (joined, g_bytes_get_data (entry->runtime, NULL), g_bytes_get_size (entry->runtime));
+      g_byte_array_append (joined, g_bytes_get_data (bytecode, NULL), g_bytes_get_size (bytecode));
+      preamble = g_byte_array_free_to_bytes (joined);
+      g_debug ("Bytecode: %s compiled the runtime (%" G_GSIZE_FORMAT " bytes)",
+               entry->python, g_bytes_get_size (bytecode));
+    }
   else
     g_debug ("Bytecode: children of %s boot from source: %s", entry->python, error->message);
 
   g_mutex_lock (&cache->lock);
-  entry->bytecode = g_steal_pointer (&bytecode);
-  entry->state = entry->bytecode != NULL ? HELPER_DONE : HELPER_FAILED;
+  entry->preamble = preamble;
+  entry->state = preamble != NULL ? HELPER_DONE : HELPER_FAILED;
   g_clear_object (&entry->cancellable);
   g_mutex_unlock (&cache->lock);
   cache_unref (cache);
@@ -279,7 +297,7 @@ _mitogen_bytecode_cache_lookup (MitogenBytecodeCache *cache,
                                 GBytes               *runtime)
 {
   g_autoptr(GError) error = NULL;
-  GBytes *bytecode = NULL;
+  GBytes *preamble = NULL;
   GThread *thread;
   Entry *entry;
 
@@ -299,7 +317,7 @@ _mitogen_bytecode_cache_lookup (MitogenBytecodeCache *cache,
     }
   entry->lookups++;
   if (entry->state == HELPER_DONE && g_bytes_equal (entry->runtime, runtime))
-    bytecode = g_bytes_ref (entry->bytecode);
+    preamble = g_bytes_ref (entry->preamble);
   else if (entry->state == HELPER_NOT_STARTED && entry->lookups >= 2 && !cache->closed)
     {
       entry->cancellable = g_cancellable_new ();
@@ -319,7 +337,7 @@ _mitogen_bytecode_cache_lookup (MitogenBytecodeCache *cache,
         }
     }
   g_mutex_unlock (&cache->lock);
-  return bytecode;
+  return preamble;
 }
 
 void

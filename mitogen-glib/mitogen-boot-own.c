@@ -65,7 +65,7 @@ _mitogen_boot_plan_new_own (MitogenRouter            *router,
                             GError                  **error)
 {
   g_autoptr(GBytes) runtime = NULL;
-  g_autoptr(GBytes) bytecode = NULL;
+  g_autoptr(GBytes) compiled = NULL;
   g_autoptr(GBytes) stage1_template = NULL;
   g_autofree char *template_text = NULL;
   g_autofree char *size_text = NULL;
@@ -84,18 +84,12 @@ _mitogen_boot_plan_new_own (MitogenRouter            *router,
   if (runtime == NULL)
     return NULL;
   if (on_this_machine)
-    bytecode = _mitogen_router_lookup_bytecode (router, mitogen_connection_options_get_python_path (options),
+    compiled = _mitogen_router_lookup_bytecode (router, mitogen_connection_options_get_python_path (options),
                                                 runtime);
-  if (bytecode != NULL)
+  if (compiled != NULL)
     {
-      /* The runtime, then its eager parts compiled: the loader finds
-       * them after the end of the runtime's zlib stream. */
-      GByteArray *joined = g_byte_array_sized_new (g_bytes_get_size (runtime) + g_bytes_get_size (bytecode));
-
-      g_byte_array_append (joined, g_bytes_get_data (runtime, NULL), g_bytes_get_size (runtime));
-      g_byte_array_append (joined, g_bytes_get_data (bytecode, NULL), g_bytes_get_size (bytecode));
       g_bytes_unref (runtime);
-      runtime = g_byte_array_free_to_bytes (joined);
+      runtime = g_steal_pointer (&compiled);
     }
   stage1_template = g_resource_lookup_data (_mitogen_child_get_resource (), STAGE1_RESOURCE, 0, error);
   if (stage1_template == NULL)

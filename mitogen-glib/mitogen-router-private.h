@@ -63,9 +63,9 @@ void     _mitogen_router_set_upstream_dir     (MitogenRouter *self,
 char    *_mitogen_router_dup_upstream_dir     (MitogenRouter *self,
                                                guint32        context_id);
 int      _mitogen_router_get_child_log_level  (MitogenRouter *self);
-/* The runtime compiled ahead for children on this machine running
- * @python, if the router has it yet (mitogen-boot-bytecode-private.h).
- * Any thread. */
+/* The runtime with its parts compiled ahead, for children on this machine
+ * running @python, if the router has it yet
+ * (mitogen-boot-bytecode-private.h). Any thread. */
 GBytes  *_mitogen_router_lookup_bytecode      (MitogenRouter *self,
                                                const char    *python,
                                                GBytes        *runtime);
