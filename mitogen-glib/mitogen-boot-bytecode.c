@@ -12,7 +12,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-
 #include "mitogen-boot-bytecode-private.h"
 #include "child/mitogen-child-resources.h"
 
@@ -26,7 +25,7 @@
 typedef enum {
   HELPER_NOT_STARTED,
   HELPER_RUNNING,
-  HELPER_DONE,      /* bytecode set */
+  HELPER_DONE,      /* preamble set */
   HELPER_FAILED,
 } HelperState;
 
@@ -114,6 +113,38 @@ read_some (int        *fd,
     close_fd (fd);
 }
 
+/* Waits for @pid to exit until @deadline or @cancellable, then kills it;
+ * returns its wait status. A helper that closed its output need not have
+ * exited: nothing here waits without a bound. */
+static int
+reap (GPid          pid,
+      gint64        deadline,
+      GCancellable *cancellable,
+      gboolean     *timed_out)
+{
+  int status = 0;
+
+  for (;;)
+    {
+      pid_t done = waitpid (pid, &status, WNOHANG);
+
+      if (done == pid || (done < 0 && errno != EINTR))
+        return status;
+      if (g_get_monotonic_time () >= deadline)
+        {
+          *timed_out = TRUE;
+          break;
+        }
+      if (g_cancellable_is_cancelled (cancellable))
+        break;
+      g_usleep (1000);
+    }
+  kill (pid, SIGKILL);
+  while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
+    ;
+  return status;
+}
+
 /* Runs the helper with @python and returns what it printed: the magic
  * number and the compressed code objects. A plain child process, its
  * pipes polled here: this thread is the helper's only (no GIO worker
@@ -142,6 +173,8 @@ run_helper (const char    *python,
   int sv[2];
   gsize size, written = 0;
 
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return NULL;
   program_bytes = g_resource_lookup_data (_mitogen_child_get_resource (), COMPILER_RESOURCE, 0, error);
   if (program_bytes == NULL)
     return NULL;
@@ -218,8 +251,7 @@ run_helper (const char    *python,
       close_fd (&err_fd);
       kill (pid, SIGKILL);
     }
-  while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
-    ;
+  status = reap (pid, deadline, cancellable, &timed_out);
   g_spawn_close_pid (pid);
 
   detail = last_line (err);

@@ -1414,8 +1414,13 @@ test_boot_bytecode_helper_fails (void)
   g_rmdir (dir);
 }
 
+/* How a helper hangs: holding its output open, or with its output closed
+ * (then only its exit is awaited). %s: the file to write its pid to. */
+static const char hang_reading[] = "echo $$ > '%s'; exec sleep 600";
+static const char hang_closed[] = "echo $$ > '%s'; exec sleep 600 >/dev/null 2>&1";
+
 static void
-test_boot_bytecode_shutdown (void)
+test_boot_bytecode_shutdown (gconstpointer data)
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *dir = g_dir_make_tmp ("mitogen-test-bytecode-XXXXXX", &error);
@@ -1430,7 +1435,7 @@ test_boot_bytecode_shutdown (void)
   g_test_summary ("Shutting a router down stops a bytecode helper that hangs, promptly");
   g_assert_no_error (error);
   pid_file = g_build_filename (dir, "helper.pid", NULL);
-  hang = g_strdup_printf ("echo $$ > '%s'; exec sleep 600", pid_file);
+  hang = g_strdup_printf (data, pid_file);
   python = write_wrapper (dir, hang);
   router = bytecode_router ();
   for (int i = 0; i < 2; i++)
@@ -1528,7 +1533,9 @@ main (int argc, char **argv)
     }
   g_test_add_func ("/core/own/boot-bytecode", test_boot_bytecode);
   g_test_add_func ("/core/own/boot-bytecode/helper-fails", test_boot_bytecode_helper_fails);
-  g_test_add_func ("/core/own/boot-bytecode/shutdown", test_boot_bytecode_shutdown);
+  g_test_add_data_func ("/core/own/boot-bytecode/shutdown", hang_reading, test_boot_bytecode_shutdown);
+  g_test_add_data_func ("/core/own/boot-bytecode/shutdown-output-closed", hang_closed,
+                        test_boot_bytecode_shutdown);
   g_test_add_func ("/core/connect-errors", test_connect_errors);
   g_test_add_func ("/core/log-to-file", test_log_to_file);
 
