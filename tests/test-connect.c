@@ -966,6 +966,46 @@ test_as_root (Fixture       *fixture,
   }
 }
 
+static gboolean
+booted_compiled (MitogenContext *context)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) compiled = NULL;
+
+  compiled = mitogen_context_call_sync (context, "builtins", NULL, "eval",
+                                        g_variant_new ("(s)", "bool(__import__('sys').modules['mitogen.core']._code)"),
+                                        NULL, CALL_TIMEOUT, NULL, &error);
+  g_assert_no_error (error);
+  return g_variant_get_boolean (compiled);
+}
+
+static void
+test_compiled_boot (Fixture       *fixture,
+                    gconstpointer  data)
+{
+  Method method = *(const Method *) data;
+  gboolean compiled = FALSE;
+
+  g_test_summary ("Later children in another account get the runtime compiled, through su's raw PTY too");
+  if (skip_without_system () || skip_without_program (method_names[method]))
+    return;
+  /* The router's helper runs at its second child of an interpreter. */
+  for (int i = 0; i < 20 && !compiled; i++)
+    {
+      g_autoptr(MitogenContext) context = NULL;
+      g_autoptr(GError) error = NULL;
+
+      context = connect_method (fixture->router, method, "mitogen-t1", NULL, &error);
+      g_assert_no_error (error);
+      assert_account (context, "mitogen-t1");
+      compiled = booted_compiled (context);
+      mitogen_context_shutdown (context);
+      if (!compiled)
+        g_usleep (G_USEC_PER_SEC / 10);
+    }
+  g_assert_true (compiled);
+}
+
 static void
 test_sudo_options (Fixture       *fixture,
                    gconstpointer  data)
@@ -1255,6 +1295,9 @@ main (int    argc,
   ADD ("/connect/sudo/login-home", NULL, test_sudo_options);
   ADD ("/connect/su/as-root", &su_method, test_as_root);
   ADD ("/connect/doas/as-root", &doas_method, test_as_root);
+  ADD ("/connect/sudo/compiled", &sudo_method, test_compiled_boot);
+  ADD ("/connect/su/compiled", &su_method, test_compiled_boot);
+  ADD ("/connect/doas/compiled", &doas_method, test_compiled_boot);
   add_password_tests ();
 
   status = g_test_run ();
