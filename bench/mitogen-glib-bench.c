@@ -661,7 +661,7 @@ measure_master_memory (MitogenRouter *router)
 
   /* The first children pay the fixed costs (broker thread, child watch,
    * the runtime resource; with mitogen-glib's own runtime, the router's
-   * one run of its bytecode helper, ~300 KiB, until a child boots from
+   * one run of its bytecode helper, 220-290 KiB, until a child boots from
    * the compiled runtime): they are not per child. */
   for (int i = 0; i < 100; i++)
     {
