@@ -646,7 +646,7 @@ booted_compiled (MitogenContext *context)
   g_autoptr(GVariant) compiled = NULL;
 
   compiled = mitogen_context_call_sync (context, "builtins", NULL, "eval",
-                                        g_variant_new ("(s)", "bool(__import__('sys').modules['mitogen.core']._code)"),
+                                        g_variant_new ("(s)", "bool(vars(__import__('sys').modules['mitogen.core']).get('_code'))"),
                                         NULL, CALL_TIMEOUT, NULL, &error);
   if (compiled == NULL)
     die ("asking how the child booted", error);
@@ -724,23 +724,30 @@ command_line_bytes (MitogenRouter *router,
   return bytes;
 }
 
+/* Bytes written to @context's stream before the child's first message
+ * came, or (@total) until now. */
 static guint64
 stream_bytes (MitogenRouter  *router,
-              MitogenContext *context)
+              MitogenContext *context,
+              gboolean        total)
 {
   g_autoptr(MitogenStream) stream = _mitogen_router_dup_stream (router, mitogen_context_get_context_id (context));
 
   if (stream == NULL)
     die ("the child's stream is gone", NULL);
-  return _mitogen_stream_get_bytes_written (stream);
+  return total ? _mitogen_stream_get_bytes_written (stream)
+               : _mitogen_stream_get_bytes_before_first_frame (stream);
 }
 
 /* What the child was sent before its first reply: the command line's
- * bootstrap program and every byte written to the child's stream up to
- * the first call's reply. A router's first child gets the runtime's
- * source; with mitogen-glib's own runtime, later children on this machine
- * get it compiled as well, once the router's helper is done
- * (mitogen-glib/child/README.md, section 11): compiled_boot_bytes. */
+ * bootstrap program and every byte written to the child's stream before
+ * the child's first message came (the first call's reply). A router's
+ * first child gets the runtime's source; with mitogen-glib's own runtime,
+ * later children on this machine get it compiled as well, once the
+ * router's helper is done (mitogen-glib/child/README.md, section 11):
+ * compiled_boot_bytes. Also reported: what the stream carried until the
+ * reply reached the caller (the runtime's deferred parts follow the
+ * child's first message: section 10). */
 static void
 measure_bootstrap_bytes (MitogenRouter *router)
 {
@@ -749,12 +756,14 @@ measure_bootstrap_bytes (MitogenRouter *router)
   guint64 command_bytes, first_stream_bytes;
 
   trivial_call (context);
-  first_stream_bytes = stream_bytes (router, context);
+  first_stream_bytes = stream_bytes (router, context, FALSE);
   command_bytes = command_line_bytes (router, id, FALSE);
 
   g_print ("{\"metric\": \"bootstrap_bytes\", \"value\": %" G_GUINT64_FORMAT
-           ", \"command_line_bytes\": %" G_GUINT64_FORMAT ", \"stream_bytes\": %" G_GUINT64_FORMAT,
-           command_bytes + first_stream_bytes, command_bytes, first_stream_bytes);
+           ", \"command_line_bytes\": %" G_GUINT64_FORMAT ", \"stream_bytes\": %" G_GUINT64_FORMAT
+           ", \"at_reply_bytes\": %" G_GUINT64_FORMAT,
+           command_bytes + first_stream_bytes, command_bytes, first_stream_bytes,
+           command_bytes + stream_bytes (router, context, TRUE));
   if (g_str_equal (settings.runtime, "own"))
     {
       /* The helper starts with the second child and takes ~50 ms. */
@@ -764,7 +773,7 @@ measure_bootstrap_bytes (MitogenRouter *router)
           guint64 later_stream_bytes;
 
           trivial_call (later);
-          later_stream_bytes = stream_bytes (router, later);
+          later_stream_bytes = stream_bytes (router, later, FALSE);
           if (booted_compiled (later))
             {
               g_print (", \"compiled_boot_bytes\": %" G_GUINT64_FORMAT,

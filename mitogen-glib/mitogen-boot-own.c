@@ -20,6 +20,9 @@
  * mitogen-glib/child/README.md for the contract. */
 #define RUNTIME_RESOURCE "/org/mitogen-glib/child/runtime.py.z"
 #define STAGE1_RESOURCE "/org/mitogen-glib/child/stage1.py"
+/* The first stage of a boot with the runtime's parts compiled
+ * (child/README.md, "Bytecode"): it runs them itself. */
+#define STAGE1_COMPILED_RESOURCE "/org/mitogen-glib/child/stage1-compiled.py"
 /* The runtime's defaults (child/README.md, "Config keys"). */
 #define RUNTIME_MAX_MESSAGE_SIZE G_GUINT64_CONSTANT (134217728)
 
@@ -73,9 +76,12 @@ _mitogen_boot_plan_new_own (MitogenRouter            *router,
   g_autoptr(GString) config_text = NULL;
   g_autofree char *name_literal = NULL;
   g_autofree char *with_size = NULL;
+  g_autofree char *runtime_size_text = NULL;
+  g_autofree char *with_runtime_size = NULL;
   g_autofree char *stage1 = NULL;
   const char *name = mitogen_connection_options_get_name (options);
   MitogenBootPlan *plan;
+  gboolean is_compiled;
   int log_level;
 
   /* Through the bundle itself: referencing it also makes a static link
@@ -86,12 +92,17 @@ _mitogen_boot_plan_new_own (MitogenRouter            *router,
   if (on_this_machine)
     compiled = _mitogen_router_lookup_bytecode (router, mitogen_connection_options_get_python_path (options),
                                                 runtime);
+  is_compiled = compiled != NULL;
+  /* The compiled boot's first stage splits what it reads there. */
+  runtime_size_text = g_strdup_printf ("%" G_GSIZE_FORMAT, g_bytes_get_size (runtime));
   if (compiled != NULL)
     {
       g_bytes_unref (runtime);
       runtime = g_steal_pointer (&compiled);
     }
-  stage1_template = g_resource_lookup_data (_mitogen_child_get_resource (), STAGE1_RESOURCE, 0, error);
+  stage1_template = g_resource_lookup_data (_mitogen_child_get_resource (),
+                                            is_compiled ? STAGE1_COMPILED_RESOURCE : STAGE1_RESOURCE,
+                                            0, error);
   if (stage1_template == NULL)
     return NULL;
 
@@ -120,7 +131,8 @@ _mitogen_boot_plan_new_own (MitogenRouter            *router,
   config = g_string_free (g_steal_pointer (&config_text), FALSE);
   size_text = g_strdup_printf ("%" G_GSIZE_FORMAT, g_bytes_get_size (runtime));
   with_size = substitute (template_text, "@N@", size_text);
-  stage1 = substitute (with_size, "@CONFIG@", config);
+  with_runtime_size = substitute (with_size, "@R@", runtime_size_text);
+  stage1 = substitute (with_runtime_size, "@CONFIG@", config);
 
   plan = g_new0 (MitogenBootPlan, 1);
   plan->argv = g_new0 (char *, 4);

@@ -30,6 +30,12 @@ void                    _mitogen_module_responder_add_path          (MitogenModu
                                                                      const char             *path);
 void                    _mitogen_module_responder_add_resource_path (MitogenModuleResponder *self,
                                                                      const char             *resource_path);
+/* Broker thread: sends the child runtime's deferred parts to
+ * @context_id unless they were sent already (its first message calls
+ * this; child/README.md, "Deferred parts"). Nothing for an upstream
+ * child. */
+void                    _mitogen_module_responder_send_deferred     (MitogenModuleResponder *self,
+                                                                     guint32                 context_id);
 /* Forget what was sent to a context (it disconnected). */
 void                    _mitogen_module_responder_forget_context    (MitogenModuleResponder *self,
                                                                      guint32                 context_id);

@@ -22,12 +22,17 @@
 
 #define MAX_MODULE_NAME 255
 #define MAX_RELATED 32
+/* The runtime's parts not sent at bootstrap (child/README.md, sections 9
+ * and 10), built compressed. */
+#define EXTRA_MODULE "mitogen._extra"
+#define DEFERRED_MODULE "mitogen._deferred"
 
 typedef struct
 {
   char *fullname;
   char *path;          /* what the child sees as the file, "master:" prefixed there */
-  GBytes *source;
+  GBytes *source;      /* (nullable) when given compressed */
+  GBytes *compressed;  /* (nullable) zlib of the source, sent as it is */
   gboolean is_package;
   GPtrArray *submodules; /* (element-type utf8) for packages */
 } ModuleFile;
@@ -50,6 +55,7 @@ module_file_free (ModuleFile *file)
   g_free (file->fullname);
   g_free (file->path);
   g_clear_pointer (&file->source, g_bytes_unref);
+  g_clear_pointer (&file->compressed, g_bytes_unref);
   g_clear_pointer (&file->submodules, g_ptr_array_unref);
   g_free (file);
 }
@@ -246,22 +252,38 @@ find_runtime_module (MitogenModuleResponder *self,
       return real ? find_in_path (fullname, real) : NULL;
     }
 
-  /* mitogen._extra: the parts of the runtime left out at bootstrap, which
-   * a child fetches on first use (child/README.md). */
-  if (g_str_equal (fullname, "mitogen.parent") || g_str_equal (fullname, "mitogen._extra"))
+  if (g_str_equal (fullname, "mitogen.parent"))
     {
-      const char *base = g_str_equal (fullname, "mitogen.parent") ? "parent.py" : "extra.py";
-      g_autofree char *resource = g_strconcat ("/org/mitogen-glib/child/", base, NULL);
       g_autoptr(GBytes) source = g_resource_lookup_data (_mitogen_child_get_resource (),
-                                                         resource, 0, NULL);
+                                                         "/org/mitogen-glib/child/parent.py", 0, NULL);
       ModuleFile *file;
 
       if (source == NULL)
         return NULL;
       file = g_new0 (ModuleFile, 1);
       file->fullname = g_strdup (fullname);
-      file->path = g_strconcat ("mitogen-glib/child/", base, NULL);
+      file->path = g_strdup ("mitogen-glib/child/parent.py");
       file->source = g_steal_pointer (&source);
+      return file;
+    }
+  /* The parts of the runtime left out at bootstrap: a child asks for them,
+   * or gets the deferred ones after its first message (child/README.md). */
+  if (g_str_equal (fullname, EXTRA_MODULE) || g_str_equal (fullname, DEFERRED_MODULE))
+    {
+      const char *base = g_str_equal (fullname, EXTRA_MODULE) ? "extra.py" : "deferred.py";
+      g_autofree char *resource = g_strconcat ("/org/mitogen-glib/child/", base, ".z", NULL);
+      g_autoptr(GBytes) compressed = g_resource_lookup_data (_mitogen_child_get_resource (),
+                                                             resource, 0, NULL);
+      ModuleFile *file;
+
+      if (compressed == NULL)
+        return NULL;
+      file = g_new0 (ModuleFile, 1);
+      file->fullname = g_strdup (fullname);
+      /* Their code runs as the runtime's own: its file name is the one
+       * tracebacks show, whatever this says. */
+      file->path = g_strconcat ("mitogen-glib/child/", base, NULL);
+      file->compressed = g_steal_pointer (&compressed);
       return file;
     }
   return NULL;
@@ -415,7 +437,7 @@ send_load_module (MitogenModuleResponder *self,
   guint32 own_id = mitogen_router_get_context_id (self->router);
 
   if (file != NULL)
-    compressed = compress_source (file->source);
+    compressed = file->compressed != NULL ? g_bytes_ref (file->compressed) : compress_source (file->source);
 
   _mitogen_pickle_writer_init (&writer, MITOGEN_PICKLE_FLAGS_NONE,
                                128 + (compressed ? g_bytes_get_size (compressed) : 0));
@@ -511,7 +533,8 @@ respond (MitogenModuleResponder *self,
    * serve: the child caches them, so one import costs one round trip. */
   for (const char *dot = strchr (fullname, '.'); dot != NULL; dot = strchr (dot + 1, '.'))
     g_ptr_array_add (candidates, g_strndup (fullname, dot - fullname));
-  scan_imports (file, candidates);
+  if (file->source != NULL)
+    scan_imports (file, candidates);
 
   for (guint i = 0; i < candidates->len && related->len < MAX_RELATED; i++)
     {
@@ -532,7 +555,7 @@ respond (MitogenModuleResponder *self,
    * uses Context.send_await): send them ahead, sparing a round trip. */
   if (g_str_equal (fullname, "mitogen.parent"))
     {
-      ModuleFile *extra = find_runtime_module (self, requester, "mitogen._extra");
+      ModuleFile *extra = find_runtime_module (self, requester, EXTRA_MODULE);
 
       if (extra != NULL)
         {
@@ -611,7 +634,12 @@ on_get_module (MitogenRouter  *router,
   if (is_runtime_module (fullname))
     {
       file = find_runtime_module (self, message->src_id, fullname);
-      respond (self, message->src_id, fullname, file);
+      /* Sent once: a child that asks after its first message asks for
+       * what is already on its way. */
+      if (file != NULL && g_str_equal (fullname, DEFERRED_MODULE))
+        _mitogen_module_responder_send_deferred (self, message->src_id);
+      else
+        respond (self, message->src_id, fullname, file);
       return;
     }
 
@@ -661,6 +689,17 @@ _mitogen_module_responder_free (MitogenModuleResponder *self)
   g_hash_table_unref (self->sent);
   g_mutex_clear (&self->lock);
   g_free (self);
+}
+
+void
+_mitogen_module_responder_send_deferred (MitogenModuleResponder *self,
+                                         guint32                 context_id)
+{
+  g_autoptr(ModuleFile) file = find_runtime_module (self, context_id, DEFERRED_MODULE);
+
+  /* NULL: an upstream child, whose runtime has no such part. */
+  if (file != NULL && mark_sent (self, context_id, DEFERRED_MODULE))
+    send_load_module (self, context_id, DEFERRED_MODULE, file, NULL);
 }
 
 void

@@ -776,6 +776,23 @@ on_allocate_id (MitogenRouter  *self,
   g_debug ("Router: context %u got ids %u to %u", message->src_id, first, first + ID_BLOCK_SIZE - 1);
 }
 
+/* A child of ours gets the runtime's deferred parts once it has said
+ * something: they are not on its first call's path (child/README.md,
+ * "Deferred parts"). */
+static void
+on_first_frame (MitogenStream *stream,
+                gpointer       user_data)
+{
+  MitogenRouter *self = user_data;
+  guint32 id;
+
+  g_mutex_lock (&self->lock);
+  id = GPOINTER_TO_UINT (g_hash_table_lookup (self->streams, stream));
+  g_mutex_unlock (&self->lock);
+  if (id != 0)
+    _mitogen_module_responder_send_deferred (self->responder, id);
+}
+
 MitogenContext *
 _mitogen_router_register_stream (MitogenRouter *self,
                                  MitogenStream *stream,
@@ -802,6 +819,7 @@ _mitogen_router_register_stream (MitogenRouter *self,
 
   _mitogen_broker_hold (self->broker);
   _mitogen_stream_set_callbacks (stream, NULL, on_stream_message, on_stream_closed, self);
+  _mitogen_stream_set_first_frame_func (stream, on_first_frame, self);
   emit_in_owner (self, SIGNAL_CONTEXT_ADDED, context);
 
   return context;

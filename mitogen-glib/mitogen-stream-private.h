@@ -20,6 +20,8 @@ typedef struct _MitogenStream MitogenStream;
 typedef void (*MitogenStreamMessageFunc) (MitogenStream  *stream,
                                           MitogenMessage *message,
                                           gpointer        user_data);
+typedef void (*MitogenStreamFunc)        (MitogenStream *stream,
+                                          gpointer       user_data);
 /* Called on the broker thread once, when the stream closes; @error says
  * why (NULL for a clean EOF or a local close). */
 typedef void (*MitogenStreamClosedFunc)  (MitogenStream *stream,
@@ -49,6 +51,11 @@ void           _mitogen_stream_set_callbacks  (MitogenStream            *self,
                                                MitogenStreamMessageFunc  on_message,
                                                MitogenStreamClosedFunc   on_closed,
                                                gpointer                  user_data);
+/* Broker thread: @func runs once, on the broker thread, when the first
+ * frame from the peer has come, just before it is delivered. */
+void           _mitogen_stream_set_first_frame_func (MitogenStream     *self,
+                                                     MitogenStreamFunc  func,
+                                                     gpointer           user_data);
 /* A second observer of the close, independent of the callbacks above
  * (the connection that spawned the peer uses it to reap the process). */
 void           _mitogen_stream_set_close_notify (MitogenStream           *self,
@@ -75,6 +82,10 @@ gsize          _mitogen_stream_get_queued_bytes (MitogenStream *self);
 /* Any thread: bytes written to the peer so far, raw and framed (what the
  * benchmarks report as a bootstrap's cost). */
 guint64        _mitogen_stream_get_bytes_written (MitogenStream *self);
+/* Any thread: what _get_bytes_written said when the peer's first frame
+ * came (what it was sent before its first message); the same as it
+ * until then. */
+guint64        _mitogen_stream_get_bytes_before_first_frame (MitogenStream *self);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (MitogenStream, _mitogen_stream_unref)
 

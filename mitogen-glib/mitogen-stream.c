@@ -62,11 +62,15 @@ struct _MitogenStream
   MitogenStreamClosedFunc close_notify;
   gpointer close_notify_data;
   GDestroyNotify close_notify_destroy;
+  MitogenStreamFunc on_first_frame;
+  gpointer first_frame_data;
 
   GMutex lock;
   GQueue pending;             /* (lock) (element-type PendingWrite) */
   gsize queued_bytes;         /* (lock) */
   guint64 bytes_written;      /* (lock) since the stream opened */
+  guint64 bytes_before_frame; /* (lock) bytes_written when the first frame came */
+  gboolean seen_frame;        /* (lock) written by the broker thread only */
   gint64 last_direct_write;   /* (lock) monotonic time */
   guint reads_at_direct_write; /* (lock) `reads` then */
   guint reads;                /* (atomic) reads that returned data */
@@ -173,6 +177,15 @@ _mitogen_stream_set_callbacks (MitogenStream            *self,
 }
 
 void
+_mitogen_stream_set_first_frame_func (MitogenStream     *self,
+                                      MitogenStreamFunc  func,
+                                      gpointer           user_data)
+{
+  self->on_first_frame = func;
+  self->first_frame_data = user_data;
+}
+
+void
 _mitogen_stream_set_close_notify (MitogenStream           *self,
                                   MitogenStreamClosedFunc  func,
                                   gpointer                 user_data,
@@ -221,6 +234,18 @@ _mitogen_stream_get_bytes_written (MitogenStream *self)
   return written;
 }
 
+guint64
+_mitogen_stream_get_bytes_before_first_frame (MitogenStream *self)
+{
+  guint64 written;
+
+  g_mutex_lock (&self->lock);
+  written = self->seen_frame ? self->bytes_before_frame : self->bytes_written;
+  g_mutex_unlock (&self->lock);
+
+  return written;
+}
+
 static void
 deliver_frames (MitogenStream *self)
 {
@@ -228,7 +253,20 @@ deliver_frames (MitogenStream *self)
 
   while (!self->closed && (message = mitogen_frame_decoder_pop (self->decoder)) != NULL)
     {
-      if (self->on_message != NULL)
+      gboolean first = !self->seen_frame;
+
+      if (first)
+        {
+          g_mutex_lock (&self->lock);
+          self->bytes_before_frame = self->bytes_written;
+          self->seen_frame = TRUE;
+          g_mutex_unlock (&self->lock);
+        }
+      /* Before the delivery: what it sends goes ahead of anything sent
+       * in answer to the frame. */
+      if (first && self->on_first_frame != NULL)
+        self->on_first_frame (self, self->first_frame_data);
+      if (self->on_message != NULL && !self->closed)
         self->on_message (self, message, self->user_data);
       g_object_unref (message);
     }

@@ -973,7 +973,7 @@ booted_compiled (MitogenContext *context)
   g_autoptr(GVariant) compiled = NULL;
 
   compiled = mitogen_context_call_sync (context, "builtins", NULL, "eval",
-                                        g_variant_new ("(s)", "bool(__import__('sys').modules['mitogen.core']._code)"),
+                                        g_variant_new ("(s)", "bool(vars(__import__('sys').modules['mitogen.core']).get('_code'))"),
                                         NULL, CALL_TIMEOUT, NULL, &error);
   g_assert_no_error (error);
   return g_variant_get_boolean (compiled);

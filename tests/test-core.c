@@ -1374,6 +1374,66 @@ test_boot_bytecode (void)
   finish_router (router);
 }
 
+/* @expression, evaluated in @context's mitogen.core namespace. */
+static gboolean
+eval_in_core (MitogenContext *context,
+              const char     *expression)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *code = g_strdup_printf ("bool(eval(%s, vars(__import__('sys').modules['mitogen.core'])))",
+                                           expression);
+  g_autoptr(GVariant) result = mitogen_context_call_sync (context, "builtins", NULL, "eval",
+                                                          g_variant_new ("(s)", code), NULL,
+                                                          CALL_TIMEOUT, NULL, &error);
+
+  g_assert_no_error (error);
+  return g_variant_get_boolean (result);
+}
+
+static void
+test_deferred_parts (void)
+{
+  MitogenRouter *router;
+  g_autoptr(MitogenContext) context = NULL;
+  g_autoptr(MitogenContext) failing = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) result = NULL;
+  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+  g_test_summary ("A child gets the runtime's deferred parts after its first message, unasked, "
+                  "and compiles them when first used; one that needs them earlier asks");
+  router = bytecode_router ();
+  context = start_own_child (router, test_python ());
+  result = mitogen_context_call_sync (context, "os", NULL, "getpid", NULL, NULL, CALL_TIMEOUT, NULL, &error);
+  g_assert_no_error (error);
+  while (!eval_in_core (context, "\"'mitogen._deferred' in _importer._cache\""))
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_usleep (G_USEC_PER_SEC / 50);
+    }
+  /* Here, but nothing needed it: it came unasked. */
+  g_assert_false (eval_in_core (context, "\"'_fetch' in vars()\""));
+  g_clear_pointer (&result, g_variant_unref);
+  result = mitogen_context_call_sync (context, "mitogen_test_helpers", NULL, "fail",
+                                      g_variant_new ("(s)", "after"), NULL, CALL_TIMEOUT, NULL, &error);
+  g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_CALL);
+  g_assert_nonnull (strstr (error->message, "mitogen_test_helpers.py"));
+  g_clear_error (&error);
+  g_assert_true (eval_in_core (context, "\"'_fetch' in vars()\""));
+
+  /* A first call that fails needs the deferred code for its error. */
+  failing = start_own_child (router, test_python ());
+  g_clear_pointer (&result, g_variant_unref);
+  result = mitogen_context_call_sync (failing, "os", NULL, "no_such_function", NULL, NULL,
+                                      CALL_TIMEOUT, NULL, &error);
+  g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_CALL);
+  g_assert_nonnull (strstr (error->message, "no_such_function"));
+  g_clear_error (&error);
+  result = mitogen_context_call_sync (failing, "os", NULL, "getpid", NULL, NULL, CALL_TIMEOUT, NULL, &error);
+  g_assert_no_error (error);
+  finish_router (router);
+}
+
 /* A python3 for children whose bytecode helper (the only run with -S)
  * does what @helper says instead. */
 static char *
@@ -1531,6 +1591,7 @@ main (int argc, char **argv)
         g_test_add_data_func (name, modes[i].mode, test_broker_shutdown_with_children);
       }
     }
+  g_test_add_func ("/core/own/deferred-parts", test_deferred_parts);
   g_test_add_func ("/core/own/boot-bytecode", test_boot_bytecode);
   g_test_add_func ("/core/own/boot-bytecode/helper-fails", test_boot_bytecode_helper_fails);
   g_test_add_data_func ("/core/own/boot-bytecode/shutdown", hang_reading, test_boot_bytecode_shutdown);

@@ -9,14 +9,15 @@ traceback from the minified runtime points at the right line of the source.
 
 Usage: minify-child.py INPUT --output OUT [--compress]
 
-With --compress, OUT holds the zlib (level 9) compression of the minified
-text instead of the text.  With --split BYTES, a form feed (a line's
+With --compress, every output holds the zlib (level 9) compression of its
+minified text instead of the text.  With --split BYTES, a form feed (a line's
 whitespace to Python) starts a new part at a top-level statement once the
 current part holds BYTES characters, and after the string statement
 '--split--' (the runtime's loader compiles one part at a time).  With
---defer, the statements between '--defer--' and '--eager--' come last,
-after a form feed and a vertical tab (compiled by the runtime when first
-needed).  Runs on any Python 3.6 or newer.
+--lazy OUT and --defer OUT, the statements between '--lazy--' (or
+'--defer--') and '--eager--' go to OUT instead, at their own line numbers
+(the parent sends them later: child/README.md).  Runs on any Python 3.6 or
+newer.
 """
 
 import argparse
@@ -218,19 +219,15 @@ SPLIT_MARKER = "'--split--'"
 EAGER, LAZY, DEFERRED = 0, 1, 2
 PART_MARKERS = {"'--eager--'": EAGER, "'--lazy--'": LAZY,
                 "'--defer--'": DEFERRED}
-# Deferred code follows the eager parts after this separator: sent, but
-# compiled by the runtime only when first needed.
-DEFER_SEP = '\f\v'
-
 _CONTINUATIONS = ('else', 'elif', 'except', 'finally')
 
 
-def minify(source, split=0, rename=False, lazy=None, defer=False):
+def minify(source, split=0, rename=False, lazy=None, defer=None):
     """The minified text.  With lazy a list, the top-level statements
     between the string statements '--lazy--' and '--eager--' are left out
     and the list gets their minified text instead (at the same line
-    numbers, blank lines elsewhere).  With defer, those between '--defer--'
-    and '--eager--' come last, after DEFER_SEP, in that same form."""
+    numbers, blank lines elsewhere).  With defer a list, the same for those
+    between '--defer--' and '--eager--'."""
     kept = []
     renames = _renames(source) if rename else None
     kind = EAGER
@@ -241,7 +238,7 @@ def minify(source, split=0, rename=False, lazy=None, defer=False):
                 kind = PART_MARKERS[text]
                 # A part not asked for stays with the eager code.
                 if kind == LAZY and lazy is None or \
-                        kind == DEFERRED and not defer:
+                        kind == DEFERRED and defer is None:
                     kind = EAGER
             elif split and depth == 0 and text == SPLIT_MARKER:
                 kept.append((row, depth, None, EAGER))
@@ -252,12 +249,10 @@ def minify(source, split=0, rename=False, lazy=None, defer=False):
                                             kept[i + 1][1] <= depth):
             # a block emptied by a removed docstring
             kept[i] = (row, depth, text + 'pass', part)
-    if lazy is not None:
-        lazy.append(_join([k[:3] for k in kept if k[3] == LAZY], 0))
-    out = _join([k[:3] for k in kept if k[3] == EAGER], split)
-    if defer:
-        out += DEFER_SEP + _join([k[:3] for k in kept if k[3] == DEFERRED], 0)
-    return out
+    for apart, part in (lazy, LAZY), (defer, DEFERRED):
+        if apart is not None:
+            apart.append(_join([k[:3] for k in kept if k[3] == part], 0))
+    return _join([k[:3] for k in kept if k[3] == EAGER], split)
 
 
 def _join(kept, split):
@@ -293,7 +288,7 @@ def main(argv=None):
     parser.add_argument('input')
     parser.add_argument('--output', '-o', required=True)
     parser.add_argument('--compress', action='store_true',
-                        help='write zlib-compressed (level 9) output')
+                        help='write every output zlib-compressed (level 9)')
     parser.add_argument('--zopfli', metavar='PATH',
                         help='compress with this zopfli program instead '
                         '(the same zlib format, ~3%% smaller)')
@@ -304,45 +299,48 @@ def main(argv=None):
     parser.add_argument('--lazy', metavar='OUT',
                         help="write the '--lazy--' parts to OUT (minified), "
                         'leaving them out of the output')
-    parser.add_argument('--defer', action='store_true',
-                        help="put the '--defer--' parts last, after a form "
-                        'feed and a vertical tab')
+    parser.add_argument('--defer', metavar='OUT',
+                        help="write the '--defer--' parts to OUT (minified), "
+                        'leaving them out of the output')
     args = parser.parse_args(argv)
     with open(args.input, encoding='utf-8') as fp:
         source = fp.read()
     lazy = [] if args.lazy else None
-    text = minify(source, args.split, args.rename_locals, lazy, args.defer)
-    eager, _, deferred = text.partition(DEFER_SEP)
-    if DEFER_SEP in deferred or '\v' in eager:
-        raise SystemExit('minify-child: a vertical tab in the source')
-    compile(eager, args.input, 'exec')    # never ship something broken
-    compile(deferred, args.input, 'exec')
+    defer = [] if args.defer else None
+    text = minify(source, args.split, args.rename_locals, lazy, defer)
+    compile(text, args.input, 'exec')    # never ship something broken
     line = 1
-    for part in eager.split('\f'):       # nor a part that does not compile
+    for part in text.split('\f'):        # nor a part that does not compile
         compile('\n' * (line - 1) + part, args.input, 'exec')
         line += part.count('\n')
-    if lazy is not None:
-        compile(lazy[0], args.input, 'exec')
-        with open(args.lazy, 'w', encoding='utf-8') as fp:
-            fp.write(lazy[0])
-    data = text.encode('utf-8')
-    if args.compress and args.zopfli:
-        # zopfli searches harder for the same deflate format: the payload
-        # is sent at every bootstrap, so bytes off it are worth build time.
-        # (It reads a regular file only, not a pipe.)
-        with tempfile.NamedTemporaryFile(suffix='.py') as fp:
+    outputs = [(text, args.output)]
+    for apart, path in (lazy, args.lazy), (defer, args.defer):
+        if apart is not None:
+            compile(apart[0], args.input, 'exec')
+            outputs.append((apart[0], path))
+    for out, path in outputs:
+        data = out.encode('utf-8')
+        if args.compress:
+            data = _compress(data, args.zopfli)
+        with open(path, 'wb') as fp:
             fp.write(data)
-            fp.flush()
-            packed = subprocess.run([args.zopfli, '--zlib', '-c', fp.name],
-                                    stdout=subprocess.PIPE, check=True).stdout
-        if zlib.decompress(packed) != data:
-            raise SystemExit('minify-child: zopfli output does not round-trip')
-        data = packed
-    elif args.compress:
-        data = zlib.compress(data, 9)
-    with open(args.output, 'wb') as fp:
-        fp.write(data)
     return 0
+
+
+def _compress(data, zopfli):
+    if not zopfli:
+        return zlib.compress(data, 9)
+    # zopfli searches harder for the same deflate format: the runtime is
+    # sent to every child, so bytes off it are worth build time.  (It
+    # reads a regular file only, not a pipe.)
+    with tempfile.NamedTemporaryFile(suffix='.py') as fp:
+        fp.write(data)
+        fp.flush()
+        packed = subprocess.run([zopfli, '--zlib', '-c', fp.name],
+                                stdout=subprocess.PIPE, check=True).stdout
+    if zlib.decompress(packed) != data:
+        raise SystemExit('minify-child: zopfli output does not round-trip')
+    return packed
 
 
 if __name__ == '__main__':

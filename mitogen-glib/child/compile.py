@@ -11,7 +11,7 @@ import marshal
 import sys
 import zlib
 
-parts = zlib.decompress(sys.stdin.buffer.read()).split(b'\f\v')[0].split(b'\f')
+parts = zlib.decompress(sys.stdin.buffer.read()).split(b'\f')
 codes = []
 line = 0
 for part in parts:

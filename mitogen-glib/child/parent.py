@@ -852,6 +852,7 @@ class _Stream(object):
         self.ids = {context_id}     # routes through this stream
         self.egress = set()         # ids this stream has sent to
         self.sent = set()           # modules sent on this stream
+        self.heard = False          # a frame came (it gets the deferred code)
         self.rbuf = bytearray()
         self.outq = deque()         # whole frames; the first maybe partly sent
         self.off = 0
@@ -1202,6 +1203,10 @@ class _Hub(object):
                 del buf[:pos]
             if up:
                 self._up_frames(up)
+        if pos and not s.heard:
+            # The deferred code, kept off the child's first call's path.
+            s.heard = True
+            self._serve(s, core._DEFERRED)
         return pos
 
     def _up_frames(self, up):
@@ -1342,7 +1347,10 @@ class _Hub(object):
         s = getattr(msg, 'stream', None)
         if msg.is_dead or s is None or msg.src_id != s.remote_id:
             return core._dead(msg, 'refused by policy')
-        name = msg.data.decode('utf-8', 'replace')
+        self._serve(s, msg.data.decode('utf-8', 'replace'))
+
+    def _serve(self, s, name):
+        # Send s the module name, asking the parent for it first if need be.
         importer = core._importer
         if name in importer._cache:
             return self._send_module(s, name)
@@ -1352,7 +1360,7 @@ class _Hub(object):
             importer._inflight.add(name)
         if first:
             core._log(10, 'asking the parent for %s (for %s)' % (name, s.name))
-            self._up(core.GET_MODULE, msg.data)
+            self._up(core.GET_MODULE, name.encode('utf-8'))
 
     def on_load_module(self, msg):
         core._importer._on_load_module(msg)

@@ -23,25 +23,11 @@
 # feeds; tools/minify-child.py --split).  Compiled at once, the runtime
 # leaves the compiler's ~3 MB peak in the child's RSS for good.  Unsplit
 # (as tests may build it) there is no second part and STAGE1 ran it all.
-# What follows b'\f\v' is the deferred code ('--defer--'), compiled by
-# _Core.__getattr__ when first needed.
-# The master may append the same parts already compiled, for a python3 on
-# its own machine (README.md, "Bytecode"): the interpreter's magic number,
-# then a zlib-compressed marshal of their code objects.  Compiling them
-# here is most of a boot's own cost; any other magic falls back to it.
-_z = __import__('zlib')
-_b = _z.decompressobj()
-_units = _b.decompress(_S).split(b'\f\v')[0].split(b'\f')
-_b = _b.unused_data
-_S = _S[:len(_S) - len(_b)]
-# _code: those code objects, or False.
-_code = _b[:4] == __import__('_frozen_importlib_external').MAGIC_NUMBER and \
-    __import__('marshal').loads(_z.decompress(_b[4:]))
+# A python3 on the master's own machine may get the other parts compiled
+# instead, with a first stage of their own that skips this one (README.md,
+# "Bytecode").
 _line = 0
-for _part in _code or _units:
-    if _code:
-        exec(_part, _M.__dict__)
-        continue
+for _part in __import__('zlib').decompress(_S).split(b'\f'):
     if _line:
         exec(compile(b'\n' * _line + _part, '<mitogen-glib>', 'exec'), _M.__dict__)
     _line += _part.count(b'\n')
@@ -108,39 +94,40 @@ _debug = False
 _router = None
 _importer = None
 _dispatcher = None
-_lazy = 0            # 1 once the lazy part (below) is loaded or loading
 _lazy_lock = _thread.RLock()
+# The parts of this runtime not sent at bootstrap (README.md, "Deferred and
+# lazy parts"): the name each defines last, and the module it comes as.
+_DEFERRED = 'mitogen._deferred'
+_PARTS = (('_deferred_here', _DEFERRED), ('_extra_here', 'mitogen._extra'))
 
 
 class _Core(type(sys)):
     """The class of mitogen.core (PEP 562's module __getattr__ is 3.7+).
-    Asking for a name this module lacks first compiles the deferred code
-    (the parts between '--defer--' and '--eager--', sent in _S but not
-    compiled at boot), then, if still missing, what only user code needs
-    (Sender, Receiver, listen...: between '--lazy--' and '--eager--'), not
-    sent at bootstrap: fetched once from the parent as the module
-    mitogen._extra and run in this namespace."""
+    Asking for a name this module lacks first runs the deferred code
+    (mitogen._deferred: the '--defer--' parts, which the parent sends
+    after this context's first message, or when asked), then, if still
+    missing, what only user code needs (mitogen._extra: Sender, Receiver,
+    listen..., the '--lazy--' parts, sent only when asked), each once, in
+    this namespace."""
     def __getattr__(self, name):
-        global _lazy
         d = vars(self)
-        with _lazy_lock:
-            if name[:2] != '__':
-                # The deferred code defines _fetch.  Nobody waits for the
-                # parent (for mitogen._extra) holding this lock before it
-                # is compiled: deferred code is never stuck behind a fetch.
-                if '_fetch' not in d:
-                    exec(compile(zlib.decompress(_S).partition(b'\f\v')[2],
-                                 _OWN_FILE, 'exec'), d)
-                if name not in d and not _lazy:
-                    _lazy = 1
-                    try:
-                        exec(compile(zlib.decompress(_fetch('mitogen._extra')
-                                                     [3]), _OWN_FILE, 'exec'), d)
-                    except BaseException:
-                        _lazy = 0
-                        raise
+        if name[:2] != '__':
+            for mark, part in _PARTS:
                 if name in d:
-                    return d[name]
+                    break
+                if mark not in d:
+                    # Not under the lock: the part may arrive only when
+                    # another thread reads it.
+                    code = _wait(_ask(part), 60)[3]
+                    if code is None:
+                        raise AttributeError('%s: the parent has no %s'
+                                             % (name, part))
+                    code = zlib.decompress(code)
+                    with _lazy_lock:
+                        if mark not in d:
+                            exec(compile(code, _OWN_FILE, 'exec'), d)
+            if name in d:
+                return d[name]
         raise AttributeError(name)
 
 
@@ -266,16 +253,18 @@ def _unpickle_sender(context_id, dst_handle):
     return _M.Sender(_router.context_by_id(context_id), dst_handle)
 
 
-def _latin1_bytes(text, encoding=None):
-    # _codecs.encode as a protocol 2 pickler uses it for bytes: latin-1 only.
-    if type(text) is not str:
-        raise TypeError('bad bytes')
-    return text.encode('latin-1')
-
-
 _SAFE_IDS.update(map(id, (_unpickle_call_error, _unpickle_context,
                           _unpickle_sender)))
 '--eager--'
+
+
+# Eager: how a protocol 2 pickler writes bytes, as in the LOAD_MODULE that
+# brings the deferred code.
+def _latin1_bytes(text, encoding=None):
+    # _codecs.encode for bytes: latin-1 only.
+    if type(text) is not str:
+        raise TypeError('bad bytes')
+    return text.encode('latin-1')
 
 
 # What each allowed global is, by name in this module (the unpickling
@@ -924,8 +913,11 @@ def _process():
                     size, _router.max_message_size))
             end = HEADER_LEN + size
             if have < end:
-                if not big and size > CHUNK_SIZE and _router_thread is None:
-                    # Big: _pump reads the rest into a buffer of its own.
+                if not big and size > CHUNK_SIZE and _router_thread is None \
+                        and '_big_buffer' in _M.__dict__:
+                    # Big: _pump reads the rest into a buffer of its own
+                    # (once the deferred code is here: this frame may be
+                    # in front of it).
                     _big = [_M._big_buffer(end), have, end]
                     _big[0][:have] = buf
                     del buf[:]
@@ -1096,9 +1088,8 @@ _capture = {}        # read end of the stdout/stderr pipe -> [name, partial]
 _cap_lock = _thread.allocate_lock()
 
 
-'--defer--'
-
-
+# Eager: the watcher thread drains; the exit path too, maybe with the
+# parent gone.
 def _drain(fd):
     """Read once from a capture pipe and log complete lines; False at EOF."""
     with _cap_lock:
@@ -1123,11 +1114,7 @@ def _drain(fd):
         return bool(data)
 
 
-'--eager--'
-
-
-# The exit path is eager: a SHUTDOWN compiles nothing unless output is
-# still waiting in a capture pipe.
+# The exit path is eager: a SHUTDOWN runs no deferred code.
 def _flush_output():
     for fp in sys.stdout, sys.stderr:
         try:
@@ -1142,7 +1129,7 @@ def _flush_output():
         if not events:
             break
         for fd, ev in events:
-            if not _M._drain(fd):
+            if not _drain(fd):
                 poller.unregister(fd)
     with _cap_lock:
         for name, partial in _capture.values():
@@ -1201,7 +1188,7 @@ def _watch():
                     os.read(_hold_r, 4096)
                     flush_at = flush_at or now + 0.002
                 elif fd in _capture:
-                    if not _M._drain(fd):
+                    if not _drain(fd):
                         poller.unregister(fd)
                 elif ev & _HUP:
                     _exit_now()
@@ -1258,14 +1245,14 @@ def _hook_logging(logging):
 
 
 _SAFE_BASES += (Sender,)
-_lazy = 1       # in case this part was not left out (an unsplit build)
+_extra_here = 1
 '--eager--'
 
 
 class Importer(object):
     """sys.meta_path finder and loader: modules not found locally are asked
-    from the parent with GET_MODULE (_fetch; the loader's methods are
-    deferred: find_spec has called _fetch before they are needed)."""
+    from the parent with GET_MODULE (_ask, _fetch; the rest of the finder
+    and the loader's methods are deferred code)."""
     ALWAYS_BLACKLIST = ['builtins', '__builtin__', 'msvcrt', 'thread', 'org',
                         'cStringIO']
     timeout = 60.0
@@ -1301,11 +1288,9 @@ class Importer(object):
                     if fullname == 'logging' and spec.loader is not None:
                         spec.loader = _M._LoggingLoader(spec.loader)
                     return spec
-        tup = _M._fetch(fullname)
-        spec = _ModuleSpec(fullname, self, origin='master:' + tup[2],
-                           is_package=tup[1] is not None)
-        spec.has_location = True
-        return spec
+        if not _under(fullname, self.blacklist):
+            _ask(fullname)  # first: the deferred code may be on its way too
+        return _M._remote_spec(self, fullname)
 
     def _on_load_module(self, msg):
         if msg.is_dead:
@@ -1317,9 +1302,6 @@ class Importer(object):
         self._inflight.discard(tup[0])
 
 
-'--defer--'
-
-
 def _under(name, prefixes):
     # Is name one of the modules listed, or inside one?  Whole dotted
     # components only: 'thread' does not cover 'threading'.
@@ -1329,30 +1311,47 @@ def _under(name, prefixes):
     return False
 
 
+def _ask(name):
+    # GET_MODULE name unless it is here or asked for already; returns a
+    # function giving its LOAD_MODULE tuple once it is here.
+    cache = _importer._cache
+    with _mutex:
+        first = name not in cache and name not in _importer._inflight
+        if first:
+            # A first message makes the parent send the deferred code.
+            _importer._inflight.update((name, _DEFERRED))
+    if first:
+        _router.route(Message(dst_id=_parent_ids[0], handle=GET_MODULE,
+                              data=name.encode('utf-8')))
+    return lambda: cache.get(name)
+
+
+'--defer--'
+
+
 def _fetch(fullname):
     # The LOAD_MODULE tuple of fullname, asked from the parent if need be.
-    self = _importer
-    tup = self._cache.get(fullname)
-    if tup is None:
-        if _under(fullname, self.blacklist):
-            raise ModuleNotFoundError('No module named %r (blacklisted)'
-                                      % fullname, name=fullname)
-        with _mutex:
-            first = fullname not in self._inflight
-            self._inflight.add(fullname)
-        if first:
-            _log(10, 'asking the parent for %s' % fullname)
-            _router.route(Message(dst_id=_parent_ids[0], handle=GET_MODULE,
-                                  data=fullname.encode('utf-8')))
-        try:
-            tup = _wait(lambda: self._cache.get(fullname), self.timeout)
-        except TimeoutError:
-            raise ImportError('parent did not serve %r in time'
-                              % fullname, name=fullname)
+    if fullname not in _importer._cache and \
+            _under(fullname, _importer.blacklist):
+        raise ModuleNotFoundError('No module named %r (blacklisted)'
+                                  % fullname, name=fullname)
+    try:
+        tup = _wait(_ask(fullname), _importer.timeout)
+    except TimeoutError:
+        raise ImportError('parent did not serve %r in time'
+                          % fullname, name=fullname)
     if tup[2] is None:
         raise ModuleNotFoundError('No module named %r (not found here nor '
                                   'by the parent)' % fullname, name=fullname)
     return tup
+
+
+def _remote_spec(self, fullname):
+    tup = _fetch(fullname)
+    spec = _ModuleSpec(fullname, self, origin='master:' + tup[2],
+                       is_package=tup[1] is not None)
+    spec.has_location = True
+    return spec
 
 
 def _create_module(self, spec):
@@ -1470,6 +1469,7 @@ def _on_call_service(msg):
     msg.reply(CallError('services are not supported by this child'))
 
 
+_deferred_here = 1
 '--eager--'
 
 

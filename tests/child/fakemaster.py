@@ -11,7 +11,9 @@ protocol 2; mitogen types are written as GLOBAL references to the
 whitelisted `mitogen.core` names (see Ref).  Replies are read with an
 unpickler that accepts nothing but the whitelist.
 
-It serves the runtime's lazy parts for GET_MODULE 'mitogen._extra'.
+It serves the runtime's lazy parts for GET_MODULE 'mitogen._extra', and,
+as the C master does, sends its deferred parts ('mitogen._deferred') after
+the child's first message, or when asked before that.
 For intermediate mode (parent.py) it also answers ALLOCATE_ID with blocks
 of 1000 ids, records ADD_ROUTE/DEL_ROUTE, serves parent.py (minified, as
 it would be shipped) for GET_MODULE 'mitogen.parent', addresses calls to
@@ -21,8 +23,8 @@ connection ends).
 
 Environment: MITOGEN_TEST_CHILD_PYTHON picks the child's interpreter
 (default: the one running the tests); MITOGEN_TEST_RUNTIME_Z names a
-compressed runtime to boot instead of minifying runtime.py here;
-MITOGEN_TEST_EXTRA_PY the matching extra.py (default: beside it);
+compressed runtime to boot instead of minifying runtime.py here (its
+extra.py.z and deferred.py.z beside it);
 MITOGEN_TEST_PARENT_PY names the parent.py to serve as mitogen.parent
 instead of minifying mitogen-glib/child/parent.py here.
 """
@@ -46,6 +48,8 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 RUNTIME = os.path.join(ROOT, 'mitogen-glib', 'child', 'runtime.py')
 PARENT = os.path.join(ROOT, 'mitogen-glib', 'child', 'parent.py')
 STAGE1 = os.path.join(ROOT, 'mitogen-glib', 'child', 'stage1.py.in')
+STAGE1_COMPILED = os.path.join(ROOT, 'mitogen-glib', 'child',
+                               'stage1-compiled.py.in')
 COMPILER = os.path.join(ROOT, 'mitogen-glib', 'child', 'compile.py')
 MINIFY = os.path.join(ROOT, 'tools', 'minify-child.py')
 DATA = os.path.join(HERE, 'data')
@@ -66,7 +70,7 @@ def child_python():
 
 def build_runtime(compress=True):
     """The runtime as the build embeds it (minified, locals renamed, the
-    lazy parts left out, zlib level 9): the file named by
+    lazy and deferred parts left out, zlib level 9): the file named by
     MITOGEN_TEST_RUNTIME_Z (the build's runtime.py.z), or made here with
     tools/minify-child.py.  compress=False: only minified, the whole file."""
     built = os.environ.get('MITOGEN_TEST_RUNTIME_Z')
@@ -81,31 +85,34 @@ def build_runtime(compress=True):
             if compress:
                 # As the build makes it (mitogen-glib/child/meson.build).
                 args += ['--compress', '--split', '2048', '--rename-locals',
-                         '--lazy', out + '.extra', '--defer']
+                         '--lazy', out + '.extra', '--defer', out + '.deferred']
             subprocess.check_call(args)
             with open(out, 'rb') as fp:
                 _built[compress] = fp.read()
-            if compress:
-                with open(out + '.extra', 'rb') as fp:
-                    _built['extra'] = fp.read()
-                os.unlink(out + '.extra')
+            for part in PARTS.values() if compress else ():
+                with open(out + '.' + part, 'rb') as fp:
+                    _built[part] = fp.read()
+                os.unlink(out + '.' + part)
         finally:
             os.unlink(out)
     return _built[compress]
 
 
-def extra_source():
-    """The lazy parts of the runtime, served as mitogen._extra: the build's
-    extra.py (MITOGEN_TEST_EXTRA_PY, or beside MITOGEN_TEST_RUNTIME_Z), or
+# The runtime's parts sent apart: module name -> the build's file stem.
+PARTS = {'mitogen._extra': 'extra', 'mitogen._deferred': 'deferred'}
+
+
+def runtime_part(name):
+    """A part of the runtime sent apart (PARTS), zlib-compressed as the
+    build makes it: the build's file beside MITOGEN_TEST_RUNTIME_Z, or
     made here with the runtime."""
     built = os.environ.get('MITOGEN_TEST_RUNTIME_Z')
-    path = os.environ.get('MITOGEN_TEST_EXTRA_PY') or (
-        built and os.path.join(os.path.dirname(built), 'extra.py'))
-    if path:
+    if built:
+        path = os.path.join(os.path.dirname(built), PARTS[name] + '.py.z')
         with open(path, 'rb') as fp:
             return fp.read()
     build_runtime()
-    return _built['extra']
+    return _built[PARTS[name]]
 
 
 def load_minifier():
@@ -142,10 +149,14 @@ def compile_runtime(python, runtime):
                           timeout=60).stdout
 
 
-def stage1(size, config):
-    with open(STAGE1) as fp:
+def stage1(size, config, runtime_size=None):
+    """The first stage for a runtime of size bytes; runtime_size: that many
+    of them are the runtime, compiled parts follow (the C master's
+    compiled boot)."""
+    with open(STAGE1 if runtime_size is None else STAGE1_COMPILED) as fp:
         template = fp.read().strip()
-    return template.replace('@N@', str(size)).replace('@CONFIG@', repr(config))
+    return template.replace('@N@', str(size)).replace(
+        '@R@', str(runtime_size)).replace('@CONFIG@', repr(config))
 
 
 # ------------------------------------------------------------- pickling
@@ -260,7 +271,8 @@ Frame = collections.namedtuple('Frame', 'dst src auth handle reply_to data')
 # ------------------------------------------------------------- the master
 class FakeMaster(object):
     def __init__(self, context_id=1, parent_ids=(0,), log_level=20,
-                 modules=DATA, related=None, python=None, **config):
+                 modules=DATA, related=None, python=None, push_deferred=True,
+                 **config):
         self.context_id = context_id
         self.config = {
             'context_id': context_id,
@@ -280,6 +292,12 @@ class FakeMaster(object):
         self.logs = []
         self.get_module_requests = []
         self.sent_modules = set()
+        # Whether the child's first message brings mitogen._deferred, and
+        # the ids it went to (once each, as the C master).
+        self.push_deferred = push_deferred
+        self.deferred_sent = set()
+        self.deferred_sends = 0
+        self.heard = False
         self.errors = []
         self.eof = threading.Event()
         self.cond = threading.Condition()
@@ -299,8 +317,10 @@ class FakeMaster(object):
               bytecode=b''):
         """bytecode: appended to the runtime and counted in its size, as
         the C master sends compile_runtime()'s output."""
-        runtime = build_runtime() + bytecode
-        program = stage1(len(runtime), self.config)
+        runtime = build_runtime()
+        program = stage1(len(runtime) + len(bytecode), self.config,
+                         len(runtime) if bytecode else None)
+        runtime += bytecode
         self.sock, child = socket.socketpair()
         self.cwd = tempfile.mkdtemp(prefix='mitogen-child-cwd-')
         env = dict(self.env or os.environ)
@@ -376,6 +396,13 @@ class FakeMaster(object):
                                           reason.encode('utf-8')))
 
     def _on_frame(self, frame):
+        # As the C master: ahead of anything sent in answer to the frame.
+        if not self.heard and self.push_deferred:
+            self.send_deferred(self.context_id)
+        self.heard = True
+        self._dispatch(frame)
+
+    def _dispatch(self, frame):
         if frame.handle == FORWARD_LOG:
             name, level, text = frame.data.decode('utf-8').split('\0', 2)
             with self.cond:
@@ -386,7 +413,10 @@ class FakeMaster(object):
             name = frame.data.decode('utf-8')
             self.get_module_requests.append(name)
             self.get_module_srcs.append((frame.src, name))
-            self.serve_module(name, dst=frame.src)
+            if name == 'mitogen._deferred':
+                self.send_deferred(frame.src)
+            else:
+                self.serve_module(name, dst=frame.src)
         elif frame.handle == ALLOCATE_ID:
             first, self.next_id = self.next_id, self.next_id + 1000
             self.send(frame.reply_to, dumps((first, first + 1000)),
@@ -425,9 +455,8 @@ class FakeMaster(object):
         if name == 'mitogen.parent':
             return (name, None, PARENT, Blob(zlib.compress(parent_source(),
                                                            9)), [])
-        if name == 'mitogen._extra':
-            return (name, None, RUNTIME, Blob(zlib.compress(extra_source(),
-                                                            9)), [])
+        if name in PARTS:
+            return (name, None, RUNTIME, Blob(runtime_part(name)), [])
         path, present = self._find(name)
         if path is None:
             return (name, None, None, None, ())
@@ -444,6 +473,15 @@ class FakeMaster(object):
                           dst=dst)
         self.sent_modules.add(name)
         self.send(LOAD_MODULE, dumps(self._load_module_tuple(name)), dst=dst)
+
+    def send_deferred(self, dst):
+        with self.cond:
+            first = dst not in self.deferred_sent
+            self.deferred_sent.add(dst)
+            self.deferred_sends += first
+        if first:
+            self.send(LOAD_MODULE, dumps(self._load_module_tuple(
+                'mitogen._deferred')), dst=dst)
 
     def forward_module(self, target, name):
         """As a master's forward_modules(): LOAD_MODULE to the first hop,

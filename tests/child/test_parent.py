@@ -210,6 +210,21 @@ class ChainTest(unittest.TestCase):
         self.assertEqual(far['ppid'], mid['pid'])
         self.assertEqual(self.reply3['name'], 'local.%d' % far['pid'])
 
+    def test_deferred_code_from_the_intermediate(self):
+        # The far context's first message brings it the runtime's deferred
+        # parts from its own parent, the intermediate: nobody asks the
+        # master for them on its behalf.
+        self.call(self.far, 'viafuncs', 'identity')
+        probe = 'list(__import__("mitogen.core").core._importer._cache)'
+        deadline = time.monotonic() + 10
+        while 'mitogen._deferred' not in self.call(self.far, 'builtins',
+                                                   'eval', probe):
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.05)
+        self.assertNotIn('mitogen._deferred',
+                         [name for src, name in self.master.get_module_srcs
+                          if src != 1])
+
     def test_routes_announced_to_the_master(self):
         self.assertEqual(self.master.routes_added, [
             (1, 2, self.reply2['name']), (1, 1002, self.reply3['name'])])

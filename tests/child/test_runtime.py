@@ -52,14 +52,14 @@ class SourceTest(unittest.TestCase):
         self.assertEqual(ast.dump(original), ast.dump(minified))
 
     def test_built_runtime_is_the_same_program(self):
-        # As the build makes it: locals renamed, the lazy parts apart.
-        # The deferred parts follow the eager ones after '\f\v'.
+        # As the build makes it: locals renamed, the lazy and deferred
+        # parts apart.
         minify = fm.load_minifier()
         source = read(fm.RUNTIME)
-        lazy = []
-        eager, deferred = minify.minify(source, 2048, True, lazy,
-                                        True).split('\f\v')
+        lazy, deferred = [], []
+        eager = minify.minify(source, 2048, True, lazy, deferred)
         eager = eager.replace('\f', '').split('\n')
+        deferred = deferred[0]
         lines = list(eager)
         for other in lazy[0].split('\n'), deferred.split('\n'):
             lines += [''] * (len(other) - len(lines))
@@ -288,10 +288,10 @@ class ChildTest(unittest.TestCase):
                                                         'childfuncs.py'))
         self.assertIn('childfuncs', self.master.get_module_requests)
         for name in self.master.get_module_requests:
-            # mitogen._extra: the runtime's own lazy parts (other tests
-            # use Receiver...).
+            # The runtime's own parts: mitogen._extra (other tests use
+            # Receiver...), mitogen._deferred if one needed it early.
             self.assertFalse(name == 'mitogen' or name.startswith('mitogen.')
-                             and name != 'mitogen._extra',
+                             and name not in fm.PARTS,
                              self.master.get_module_requests)
 
     def test_package_with_submodule(self):
@@ -335,7 +335,8 @@ class ChildTest(unittest.TestCase):
                 master.call('childfuncs', 'echo', 1)
             self.assertIn("No module named 'childfuncs' (blacklisted)",
                           str(caught.exception))
-            self.assertEqual(master.get_module_requests, [])
+            # (the error is deferred code: it asks for that alone)
+            self.assertEqual(master.get_module_requests, ['mitogen._deferred'])
         finally:
             master.close()
 
@@ -589,7 +590,7 @@ class BytecodeTest(unittest.TestCase):
 
     # What the runtime defined, where: its boot kind, the size of _S, and
     # each of its functions' and classes' first line.
-    PROBE = ("(lambda m: ['bytecode' if m._code else 'source', len(m._S), sorted("
+    PROBE = ("(lambda m: ['bytecode' if vars(m).get('_code') else 'source', len(m._S), sorted("
              "(k, v.__code__.co_firstlineno) for k, v in vars(m).items() "
              "if getattr(getattr(v, '__code__', None), 'co_filename', '') "
              "== '<mitogen-glib>')])(__import__('sys').modules['mitogen.core'])")
@@ -725,36 +726,92 @@ class LazyTest(unittest.TestCase):
         finally:
             m.close()
 
-    def test_deferred_code_compiled_on_first_use_without_a_fetch(self):
-        # The importer's remote path, _plain... are sent but compiled only
-        # when first used: not by a plain call.
+    def test_deferred_code_comes_after_the_first_message(self):
+        # The importer's remote path, _plain...: not sent at bootstrap, but
+        # right after the child's first message, and compiled only when
+        # first used: not by a plain call.
         m = fm.FakeMaster().start()
         try:
             self.assertEqual(m.call('os', 'getpid'), m.proc.pid)
             # Nor by the watcher, which looks at a waiting frame 50 ms on.
             time.sleep(0.2)
             core = '__import__("mitogen.core").core'
-            self.assertFalse(m.call('builtins', 'eval', (
-                '"_fetch" in vars(%s)' % core), {}))
+            self.assertEqual(m.call('builtins', 'eval', (
+                '(list(%s._importer._cache), "_fetch" in vars(%s))'
+                % (core, core)), {}), (['mitogen._deferred'], False))
             self.assertEqual(m.call('builtins', 'eval', (
                 '(%s._plain((1, True)), "_fetch" in vars(%s))' % (core, core)
             ), {}), ((1, True), True))
             self.assertEqual(m.get_module_requests, [])
+            self.assertEqual(m.deferred_sends, 1)
         finally:
             m.close()
 
-    def test_lazy_code_keeps_runtime_line_numbers(self):
+    def test_deferred_code_asked_for_before_the_first_message(self):
+        # A first call that fails needs the deferred code for its error:
+        # the child asks, and gets it once (its request is its first
+        # message, which brings it anyway).
+        m = fm.FakeMaster().start()
+        try:
+            with self.assertRaises(RemoteError) as caught:
+                m.call('posix', 'no_such_function')
+            self.assertIn("has no attribute 'no_such_function'",
+                          str(caught.exception))
+            self.assertEqual(m.get_module_requests, ['mitogen._deferred'])
+            self.assertEqual(m.call('posix', 'getpid'), m.proc.pid)
+            self.assertEqual(m.deferred_sends, 1)
+        finally:
+            m.close()
+
+    def test_first_import_is_one_round_trip(self):
+        # The module is asked for before the deferred code is waited for:
+        # the child's request is its first message, which brings that too.
+        m = fm.FakeMaster(related={'relmod': ['reldep']}).start()
+        try:
+            self.assertEqual(m.call('relmod', 'value'), 'relmod+reldep')
+            self.assertEqual(m.get_module_requests, ['relmod'])
+            self.assertEqual(m.deferred_sends, 1)
+        finally:
+            m.close()
+
+    def test_parent_that_never_sends_it(self):
+        # Asked for when first needed, once.
+        m = fm.FakeMaster(push_deferred=False).start()
+        try:
+            self.assertEqual(m.call('os', 'getpid'), m.proc.pid)
+            core = '__import__("mitogen.core").core'
+            for _ in range(2):
+                self.assertEqual(m.call('builtins', 'eval', (
+                    '%s._plain((1, True))' % core), {}), (1, True))
+            self.assertEqual(m.get_module_requests, ['mitogen._deferred'])
+        finally:
+            m.close()
+
+    def test_big_frames_before_the_deferred_code(self):
+        # A big frame is read into a buffer of its own by deferred code;
+        # in front of that code it is read as any other frame.
+        m = fm.FakeMaster(push_deferred=False).start()
+        try:
+            blob = os.urandom(3 * 1048576)
+            for _ in range(2):
+                self.assertEqual(m.call('builtins', 'len', blob,
+                                        _timeout=30), len(blob))
+            self.assertEqual(m.get_module_requests, [])
+        finally:
+            m.close()
+
+    def test_lazy_and_deferred_code_keep_runtime_line_numbers(self):
         runtime = read(fm.RUNTIME).splitlines()
-        fm.build_runtime()
-        extra = fm.extra_source().decode().splitlines()
-        self.assertLessEqual(len(extra), len(runtime))
-        for number, line in enumerate(extra):
-            # (renamed locals are 1-2 letters: look at longer words)
-            words = [w for w in re.findall(r'[A-Za-z_]\w*', line)
-                     if len(w) > 2]
-            if words:
-                self.assertIn(words[0], runtime[number],
-                              'line %d moved' % (number + 1))
+        for name in fm.PARTS:
+            part = zlib.decompress(fm.runtime_part(name)).decode()
+            self.assertLessEqual(len(part.splitlines()), len(runtime))
+            for number, line in enumerate(part.splitlines()):
+                # (renamed locals are 1-2 letters: look at longer words)
+                words = [w for w in re.findall(r'[A-Za-z_]\w*', line)
+                         if len(w) > 2]
+                if words:
+                    self.assertIn(words[0], runtime[number],
+                                  '%s: line %d moved' % (name, number + 1))
 
 
 class LifeTest(unittest.TestCase):

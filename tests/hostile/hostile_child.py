@@ -429,6 +429,8 @@ def act_get_modules(peer, call, names, canary_text):
             if msg is None:
                 break
             fullname, pkg_present, path, blob, related = unpickle(msg.data)
+            if fullname == 'mitogen._deferred' and wanted != fullname:
+                continue    # the runtime's part every child gets once
             source = zlib.decompress(blob) if blob is not None else b''
             if as_bytes(canary_text) in msg.data or \
                     as_bytes(canary_text) in source:

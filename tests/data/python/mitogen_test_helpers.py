@@ -142,4 +142,4 @@ def process_state():
 def boot_kind():
     """How mitogen-glib's own runtime started: 'source' or 'bytecode' (its
     eager parts compiled ahead by the master's helper)."""
-    return 'bytecode' if sys.modules['mitogen.core']._code else 'source'
+    return 'bytecode' if vars(sys.modules['mitogen.core']).get('_code') else 'source'
