@@ -175,10 +175,14 @@ def make_steps(smoke, python):
     floor('bare_rss_kib', 'bare-rss', py, 'KiB')
     add(Step('idle_child_rss_kib', 'idle-rss', [], 'KiB'))
     # compiled_boot_bytes: mitogen-glib's later children on this machine,
-    # which get the runtime compiled (mitogen-glib/child/README.md, 11).
+    # which get the runtime compiled (mitogen-glib/child/README.md, 11);
+    # at_reply_bytes: what it had written when the reply reached the
+    # caller (its runtime's deferred parts follow the child's first
+    # message: README.md there, 10).
     add(Step('bootstrap_bytes', 'bootstrap-bytes', [], 'bytes', extra={
         'compiled_boot_bytes': ('bootstrap_bytes_compiled', 'bytes'),
-    }, optional=('compiled_boot_bytes',)))
+        'at_reply_bytes': ('bootstrap_bytes_at_reply', 'bytes'),
+    }, optional=('compiled_boot_bytes', 'at_reply_bytes')))
     for step in steps:
         if step.impls != FLOOR_IMPLS:
             step.args += py
