@@ -1327,6 +1327,23 @@ test_empty_payload (Fixture       *fixture,
   assert_good_alive (fixture);
 }
 
+static void
+test_get_module_deferred_once (Fixture       *fixture,
+                               gconstpointer  data)
+{
+  g_autoptr(MitogenContext) hostile = start_rpc_hostile (fixture);
+  g_autoptr(GVariant) result = NULL;
+  g_autoptr(GError) error = NULL;
+
+  /* Sent once, after the child's first message; asking again gets
+   * nothing more: a child cannot make the master send it over and over. */
+  result = hostile_call (hostile, "module_replies", g_variant_new ("(si)", "mitogen._deferred", 5),
+                         &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_variant_get_int64 (result), ==, 1);
+  assert_good_alive (fixture);
+}
+
 /* 9. Floods and malformed log records. */
 
 static void
@@ -1706,6 +1723,10 @@ main (int argc, char **argv)
       "__init__ tricks and symlinks leading out of the search path all get a "
       "negative answer; no file outside the search path is ever read",
       test_get_module, NULL, NULL },
+    { "/hostile/runtime-part-once",
+      "The child runtime's deferred part goes to a child once, after its first "
+      "message, however often the child asks for it",
+      test_get_module_deferred_once, NULL, NULL },
     { "/hostile/empty-payload/get-module",
       "A message with an empty payload to a master handler (GET_MODULE, "
       "ADD_ROUTE, DEL_ROUTE, FORWARD_LOG, ALLOCATE_ID) is refused or ignored; the "

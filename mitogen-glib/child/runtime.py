@@ -95,8 +95,8 @@ _router = None
 _importer = None
 _dispatcher = None
 _lazy_lock = _thread.RLock()
-# The parts of this runtime not sent at bootstrap (README.md, "Deferred and
-# lazy parts"): the name each defines last, and the module it comes as.
+# The parts of this runtime not sent at bootstrap (README.md, sections 9
+# and 10): the name each defines last, and the module it comes as.
 _DEFERRED = 'mitogen._deferred'
 _PARTS = (('_deferred_here', _DEFERRED), ('_extra_here', 'mitogen._extra'))
 

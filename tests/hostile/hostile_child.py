@@ -446,6 +446,21 @@ def act_get_modules(peer, call, names, canary_text):
     return {'results': results, 'leaked': leaked}
 
 
+def act_module_replies(peer, call, name, times):
+    """GET_MODULE name, times over; how many LOAD_MODULE of it came back,
+    counting any that came earlier."""
+    for _ in range(times):
+        peer.send(0, GET_MODULE, as_bytes(name))
+    peer.barrier()
+    count = 0
+    deadline = time.monotonic() + 1.0
+    while peer.recv(lambda m: m.handle == LOAD_MODULE and
+                    unpickle(m.data)[0] == name,
+                    timeout=max(0.0, deadline - time.monotonic())):
+        count += 1
+    return count
+
+
 def act_allocate_ids(peer, call, count):
     """count ALLOCATE_ID requests in a row; checks the blocks."""
     handle = peer.new_handle()
@@ -558,6 +573,7 @@ ACTIONS = {
     'reply_pickle': act_reply_pickle,
     'send_frames': act_send_frames,
     'get_modules': act_get_modules,
+    'module_replies': act_module_replies,
     'allocate_ids': act_allocate_ids,
     'allocate_until_wrap': act_allocate_until_wrap,
     'flood_unread': act_flood_unread,
