@@ -575,6 +575,16 @@ respond (MitogenModuleResponder *self,
   send_load_module (self, requester, fullname, file, related);
 }
 
+/* The runtime's deferred part goes to each context once. */
+static void
+send_deferred_once (MitogenModuleResponder *self,
+                    guint32                 context_id,
+                    const ModuleFile       *file)
+{
+  if (mark_sent (self, context_id, DEFERRED_MODULE))
+    send_load_module (self, context_id, DEFERRED_MODULE, file, NULL);
+}
+
 typedef struct
 {
   MitogenModuleResponder *responder;
@@ -637,7 +647,7 @@ on_get_module (MitogenRouter  *router,
       /* Sent once: a child that asks after its first message asks for
        * what is already on its way. */
       if (file != NULL && g_str_equal (fullname, DEFERRED_MODULE))
-        _mitogen_module_responder_send_deferred (self, message->src_id);
+        send_deferred_once (self, message->src_id, file);
       else
         respond (self, message->src_id, fullname, file);
       return;
@@ -698,8 +708,8 @@ _mitogen_module_responder_send_deferred (MitogenModuleResponder *self,
   g_autoptr(ModuleFile) file = find_runtime_module (self, context_id, DEFERRED_MODULE);
 
   /* NULL: an upstream child, whose runtime has no such part. */
-  if (file != NULL && mark_sent (self, context_id, DEFERRED_MODULE))
-    send_load_module (self, context_id, DEFERRED_MODULE, file, NULL);
+  if (file != NULL)
+    send_deferred_once (self, context_id, file);
 }
 
 void

@@ -296,7 +296,6 @@ class FakeMaster(object):
         # the ids it went to (once each, as the C master).
         self.push_deferred = push_deferred
         self.deferred_sent = set()
-        self.deferred_sends = 0
         self.heard = False
         self.errors = []
         self.eof = threading.Event()
@@ -478,7 +477,6 @@ class FakeMaster(object):
         with self.cond:
             first = dst not in self.deferred_sent
             self.deferred_sent.add(dst)
-            self.deferred_sends += first
         if first:
             self.send(LOAD_MODULE, dumps(self._load_module_tuple(
                 'mitogen._deferred')), dst=dst)

@@ -743,7 +743,7 @@ class LazyTest(unittest.TestCase):
                 '(%s._plain((1, True)), "_fetch" in vars(%s))' % (core, core)
             ), {}), ((1, True), True))
             self.assertEqual(m.get_module_requests, [])
-            self.assertEqual(m.deferred_sends, 1)
+            self.assertEqual(m.deferred_sent, {1})
         finally:
             m.close()
 
@@ -759,7 +759,7 @@ class LazyTest(unittest.TestCase):
                           str(caught.exception))
             self.assertEqual(m.get_module_requests, ['mitogen._deferred'])
             self.assertEqual(m.call('posix', 'getpid'), m.proc.pid)
-            self.assertEqual(m.deferred_sends, 1)
+            self.assertEqual(m.deferred_sent, {1})
         finally:
             m.close()
 
@@ -770,7 +770,7 @@ class LazyTest(unittest.TestCase):
         try:
             self.assertEqual(m.call('relmod', 'value'), 'relmod+reldep')
             self.assertEqual(m.get_module_requests, ['relmod'])
-            self.assertEqual(m.deferred_sends, 1)
+            self.assertEqual(m.deferred_sent, {1})
         finally:
             m.close()
 
