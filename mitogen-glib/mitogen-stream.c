@@ -336,8 +336,9 @@ read_and_deliver (MitogenStream *self)
         break;
 
       /* A PTY master reads EIO once the other side has gone: that is
-       * its EOF. */
-      if (n == 0 || (n < 0 && errno == EIO))
+       * its EOF; so is ECONNRESET on a socket whose peer exited with
+       * bytes of ours unread (a child told to shut down, say). */
+      if (n == 0 || (n < 0 && (errno == EIO || errno == ECONNRESET)))
         {
           g_autoptr(GError) error = NULL;
 
