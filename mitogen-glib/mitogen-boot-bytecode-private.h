@@ -25,6 +25,12 @@ G_BEGIN_DECLS
  * it is done, children boot from source. A helper that fails, or takes
  * longer than its deadline, is not run again for that interpreter.
  *
+ * With a cache directory, what the helper printed is also kept there
+ * (mitogen-boot-bytecode-store-private.h): the first lookup of an
+ * interpreter reads it, and if nothing is kept yet, starts the helper
+ * at once, its output being for every later program too. The directory
+ * applies to interpreters not looked up yet.
+ *
  * Thread safety: every function may be called from any thread. */
 typedef struct _MitogenBytecodeCache MitogenBytecodeCache;
 
@@ -35,6 +41,10 @@ MitogenBytecodeCache *_mitogen_bytecode_cache_new    (void);
 GBytes               *_mitogen_bytecode_cache_lookup (MitogenBytecodeCache *cache,
                                                       const char           *python,
                                                       GBytes               *runtime);
+/* (nullable): no directory, nothing kept across processes (the default). */
+void                  _mitogen_bytecode_cache_set_directory (MitogenBytecodeCache *cache,
+                                                             const char           *directory);
+char                 *_mitogen_bytecode_cache_dup_directory (MitogenBytecodeCache *cache);
 /* Stops running helpers (killing their processes) and starts no more. */
 void                  _mitogen_bytecode_cache_close  (MitogenBytecodeCache *cache);
 /* Closes @cache and drops the caller's hold on it; a helper thread still

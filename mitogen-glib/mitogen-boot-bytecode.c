@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "mitogen-boot-bytecode-private.h"
+#include "mitogen-boot-bytecode-store-private.h"
 #include "child/mitogen-child-resources.h"
 
 #define COMPILER_RESOURCE "/org/mitogen-glib/child/compile.py"
@@ -34,6 +35,8 @@ typedef struct
   MitogenBytecodeCache *cache;  /* (unowned) the entries' owner */
   char *python;                 /* (owned) read-only */
   GBytes *runtime;              /* (owned) read-only: what the helper compiles */
+  char *store_path;             /* (owned) (nullable) read-only: where the helper's
+                                 * output is kept for later programs */
   guint lookups;                /* (cache lock) */
   HelperState state;            /* (cache lock) */
   GBytes *preamble;             /* (cache lock) (owned) (nullable) once HELPER_DONE:
@@ -49,6 +52,8 @@ struct _MitogenBytecodeCache
   GMutex lock;
   GHashTable *entries;          /* (lock) python command -> (owned) Entry */
   gboolean closed;              /* (lock) */
+  char *directory;              /* (lock) (owned) (nullable) where compiled runtimes
+                                 * are kept across processes */
 };
 
 static void
@@ -56,6 +61,7 @@ entry_free (Entry *entry)
 {
   g_free (entry->python);
   g_bytes_unref (entry->runtime);
+  g_free (entry->store_path);
   g_clear_pointer (&entry->preamble, g_bytes_unref);
   g_clear_object (&entry->cancellable);
   g_free (entry);
@@ -280,8 +286,22 @@ cache_unref (MitogenBytecodeCache *cache)
   if (!g_atomic_ref_count_dec (&cache->ref_count))
     return;
   g_hash_table_unref (cache->entries);
+  g_free (cache->directory);
   g_mutex_clear (&cache->lock);
   g_free (cache);
+}
+
+/* What a child is sent: the runtime, then its compiled parts. Joined once,
+ * shared by every child's boot plan. */
+static GBytes *
+join_preamble (GBytes *runtime,
+               GBytes *bytecode)
+{
+  GByteArray *joined = g_byte_array_sized_new (g_bytes_get_size (runtime) + g_bytes_get_size (bytecode));
+
+  g_byte_array_append (joined, g_bytes_get_data (runtime, NULL), g_bytes_get_size (runtime));
+  g_byte_array_append (joined, g_bytes_get_data (bytecode, NULL), g_bytes_get_size (bytecode));
+  return g_byte_array_free_to_bytes (joined);
 }
 
 static gpointer
@@ -301,15 +321,11 @@ helper_thread (gpointer data)
   bytecode = run_helper (entry->python, entry->runtime, cancellable, &error);
   if (bytecode != NULL)
     {
-      /* Joined once here, shared by every child's boot plan. */
-      GByteArray *joined = g_byte_array_sized_new (g_bytes_get_size (entry->runtime) +
-                                                   g_bytes_get_size (bytecode));
-
-      g_byte_array_append (joined, g_bytes_get_data (entry->runtime, NULL), g_bytes_get_size (entry->runtime));
-      g_byte_array_append (joined, g_bytes_get_data (bytecode, NULL), g_bytes_get_size (bytecode));
-      preamble = g_byte_array_free_to_bytes (joined);
+      preamble = join_preamble (entry->runtime, bytecode);
       g_debug ("Bytecode: %s compiled the runtime (%" G_GSIZE_FORMAT " bytes)",
                entry->python, g_bytes_get_size (bytecode));
+      if (entry->store_path != NULL && !_mitogen_bytecode_store_write (entry->store_path, bytecode, &error))
+        g_debug ("Bytecode: not kept for later programs: %s", error->message);
     }
   else
     g_debug ("Bytecode: children of %s boot from source: %s", entry->python, error->message);
@@ -321,6 +337,41 @@ helper_thread (gpointer data)
   g_mutex_unlock (&cache->lock);
   cache_unref (cache);
   return NULL;
+}
+
+/* A new entry for @python, with what an earlier program kept in
+ * @directory if it is there. Blocking I/O: called without the lock. */
+static Entry *
+entry_new (MitogenBytecodeCache *cache,
+           const char           *python,
+           GBytes               *runtime,
+           const char           *directory)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) bytecode = NULL;
+  Entry *entry = g_new0 (Entry, 1);
+
+  entry->cache = cache;
+  entry->python = g_strdup (python);
+  entry->runtime = g_bytes_ref (runtime);
+  if (directory == NULL)
+    return entry;
+
+  entry->store_path = _mitogen_bytecode_store_path (directory, python, runtime, &error);
+  if (entry->store_path == NULL)
+    {
+      g_debug ("Bytecode: nothing kept across programs for %s: %s", python, error->message);
+      return entry;
+    }
+  bytecode = _mitogen_bytecode_store_read (entry->store_path, MAX_BYTECODE_SIZE, &error);
+  if (bytecode != NULL)
+    {
+      entry->preamble = join_preamble (runtime, bytecode);
+      entry->state = HELPER_DONE;
+    }
+  else if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND))
+    g_debug ("Bytecode: compiling again for %s: %s", python, error->message);
+  return entry;
 }
 
 GBytes *
@@ -341,16 +392,30 @@ _mitogen_bytecode_cache_lookup (MitogenBytecodeCache *cache,
   entry = g_hash_table_lookup (cache->entries, python);
   if (entry == NULL)
     {
-      entry = g_new0 (Entry, 1);
-      entry->cache = cache;
-      entry->python = g_strdup (python);
-      entry->runtime = g_bytes_ref (runtime);
-      g_hash_table_insert (cache->entries, entry->python, entry);
+      g_autofree char *directory = g_strdup (cache->directory);
+      Entry *made;
+
+      g_mutex_unlock (&cache->lock);
+      made = entry_new (cache, python, runtime, directory);
+      g_mutex_lock (&cache->lock);
+      /* Another thread may have looked it up meanwhile. */
+      entry = g_hash_table_lookup (cache->entries, python);
+      if (entry == NULL)
+        {
+          entry = made;
+          g_hash_table_insert (cache->entries, entry->python, entry);
+        }
+      else
+        entry_free (made);
     }
   entry->lookups++;
+  /* With a file to fill for later programs, the helper runs at the
+   * first child: its work is then paid once per interpreter, not once
+   * per program. */
   if (entry->state == HELPER_DONE && g_bytes_equal (entry->runtime, runtime))
     preamble = g_bytes_ref (entry->preamble);
-  else if (entry->state == HELPER_NOT_STARTED && entry->lookups >= 2 && !cache->closed)
+  else if (entry->state == HELPER_NOT_STARTED && !cache->closed &&
+           (entry->lookups >= 2 || entry->store_path != NULL))
     {
       entry->cancellable = g_cancellable_new ();
       g_atomic_ref_count_inc (&cache->ref_count);
@@ -370,6 +435,31 @@ _mitogen_bytecode_cache_lookup (MitogenBytecodeCache *cache,
     }
   g_mutex_unlock (&cache->lock);
   return preamble;
+}
+
+void
+_mitogen_bytecode_cache_set_directory (MitogenBytecodeCache *cache,
+                                       const char           *directory)
+{
+  g_return_if_fail (cache != NULL);
+
+  g_mutex_lock (&cache->lock);
+  g_free (cache->directory);
+  cache->directory = g_strdup (directory);
+  g_mutex_unlock (&cache->lock);
+}
+
+char *
+_mitogen_bytecode_cache_dup_directory (MitogenBytecodeCache *cache)
+{
+  char *directory;
+
+  g_return_val_if_fail (cache != NULL, NULL);
+
+  g_mutex_lock (&cache->lock);
+  directory = g_strdup (cache->directory);
+  g_mutex_unlock (&cache->lock);
+  return directory;
 }
 
 void

@@ -68,6 +68,11 @@ MITOGEN_AVAILABLE_IN_1_0
 void            mitogen_router_set_max_message_size (MitogenRouter    *self,
                                                      guint64           max_message_size);
 MITOGEN_AVAILABLE_IN_1_0
+char           *mitogen_router_dup_cache_directory (MitogenRouter     *self) G_GNUC_WARN_UNUSED_RESULT;
+MITOGEN_AVAILABLE_IN_1_0
+void            mitogen_router_set_cache_directory (MitogenRouter     *self,
+                                                    const char        *directory);
+MITOGEN_AVAILABLE_IN_1_0
 MitogenContext *mitogen_router_context_by_id     (MitogenRouter       *self,
                                                   guint32              context_id) G_GNUC_WARN_UNUSED_RESULT;
 MITOGEN_AVAILABLE_IN_1_0

@@ -1324,6 +1324,8 @@ bytecode_router (void)
   MitogenRouter *router = mitogen_router_new (NULL);
 
   mitogen_router_add_python_path (router, helpers);
+  /* Nothing kept across routers: each test starts from source. */
+  mitogen_router_set_cache_directory (router, NULL);
   return router;
 }
 
@@ -1474,6 +1476,339 @@ test_boot_bytecode_helper_fails (void)
   g_rmdir (dir);
 }
 
+/* ---- compiled runtimes kept across programs (MitogenRouter:cache-directory) */
+
+/* A router whose compiled runtimes are kept in @directory. */
+static MitogenRouter *
+cached_router (const char *directory)
+{
+  MitogenRouter *router = bytecode_router ();
+
+  mitogen_router_set_cache_directory (router, directory);
+  return router;
+}
+
+/* How the first child of @python of a new router keeping compiled
+ * runtimes in @directory booted (the child works either way). */
+static char *
+first_boot_kind (const char *directory,
+                 const char *python)
+{
+  MitogenRouter *router = cached_router (directory);
+  char *kind = boot_until_bytecode (router, python, 1);
+
+  finish_router (router);
+  return kind;
+}
+
+/* Waits until helpers have written @count files in @directory; returns
+ * the last one listed. */
+static char *
+wait_for_kept_files (const char *directory,
+                     guint       count)
+{
+  gint64 deadline = g_get_monotonic_time () + test_scaled_usec (30 * G_USEC_PER_SEC);
+
+  for (;;)
+    {
+      g_autoptr(GDir) dir = g_dir_open (directory, 0, NULL);
+      g_autofree char *last = NULL;
+      const char *name;
+      guint found = 0;
+
+      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+        if (g_str_has_suffix (name, ".bytecode"))
+          {
+            found++;
+            g_free (last);
+            last = g_build_filename (directory, name, NULL);
+          }
+      g_assert_cmpuint (found, <=, count);
+      if (found == count)
+        return g_steal_pointer (&last);
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_usleep (G_USEC_PER_SEC / 50);
+    }
+}
+
+/* A cache directory for one test: @parent/cache, not made yet. */
+static char *
+new_cache_directory (char **parent)
+{
+  g_autoptr(GError) error = NULL;
+
+  *parent = g_dir_make_tmp ("mitogen-test-cache-XXXXXX", &error);
+  g_assert_no_error (error);
+  return g_build_filename (*parent, "cache", NULL);
+}
+
+/* Fills @directory (a router's first child of @python starts the
+ * helper) and returns the file it wrote. */
+static char *
+fill_cache (const char *directory,
+            const char *python)
+{
+  MitogenRouter *router = cached_router (directory);
+  g_autoptr(MitogenContext) context = start_own_child (router, python);
+  g_autofree char *kind = boot_kind (context);
+  char *path;
+
+  g_assert_cmpstr (kind, ==, "source");
+  path = wait_for_kept_files (directory, 1);
+  finish_router (router);
+  return path;
+}
+
+static void
+remove_tree (const char *path)
+{
+  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *child = g_build_filename (path, name, NULL);
+
+      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
+        remove_tree (child);
+      else
+        g_assert_cmpint (g_unlink (child), ==, 0);
+    }
+  g_assert_cmpint (g_rmdir (path), ==, 0);
+}
+
+static void
+count_notify (GObject    *object,
+              GParamSpec *pspec,
+              gpointer    user_data)
+{
+  (*(guint *) user_data)++;
+}
+
+static void
+test_cache_directory_property (void)
+{
+  MitogenRouter *router = mitogen_router_new (NULL);
+  g_autofree char *expected = g_build_filename (g_get_user_cache_dir (), "mitogen-glib", NULL);
+  g_autofree char *directory = NULL;
+  g_autofree char *through_property = NULL;
+  guint notified = 0;
+
+  g_test_summary ("A router keeps compiled runtimes in the user's cache by default; "
+                  "the property sets another directory or none");
+  directory = mitogen_router_dup_cache_directory (router);
+  g_assert_cmpstr (directory, ==, expected);
+  g_signal_connect (router, "notify::cache-directory", G_CALLBACK (count_notify), &notified);
+  g_object_set (router, "cache-directory", "/elsewhere", NULL);
+  g_object_get (router, "cache-directory", &through_property, NULL);
+  g_assert_cmpstr (through_property, ==, "/elsewhere");
+  mitogen_router_set_cache_directory (router, "/elsewhere");
+  g_assert_cmpuint (notified, ==, 1);
+  mitogen_router_set_cache_directory (router, NULL);
+  g_clear_pointer (&directory, g_free);
+  directory = mitogen_router_dup_cache_directory (router);
+  g_assert_null (directory);
+  g_assert_cmpuint (notified, ==, 2);
+  finish_router (router);
+}
+
+static void
+test_cache_across_routers (void)
+{
+  g_autofree char *parent = NULL;
+  g_autofree char *directory = new_cache_directory (&parent);
+  g_autofree char *path = NULL;
+  g_autofree char *kind = NULL;
+  GStatBuf st;
+
+  g_test_summary ("A router's first child starts the helper when nothing is kept; "
+                  "the next router's first child boots compiled, from the file");
+  path = fill_cache (directory, test_python ());
+  g_assert_cmpint (g_stat (directory, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 0777, ==, 0700);
+  g_assert_cmpint (g_stat (path, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 0777, ==, 0600);
+
+  kind = first_boot_kind (directory, test_python ());
+  g_assert_cmpstr (kind, ==, "bytecode");
+  remove_tree (parent);
+}
+
+/* Overwrites one byte of @path, @offset from its end. */
+static void
+damage (const char *path,
+        gsize       offset)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *contents = NULL;
+  gsize size;
+
+  g_file_get_contents (path, &contents, &size, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (size, >, offset);
+  contents[size - 1 - offset] ^= 0x55;
+  g_file_set_contents_full (path, contents, size, G_FILE_SET_CONTENTS_NONE, 0600, &error);
+  g_assert_no_error (error);
+}
+
+static void
+test_cache_damaged (void)
+{
+  g_autofree char *parent = NULL;
+  g_autofree char *directory = new_cache_directory (&parent);
+  g_autofree char *path = NULL;
+  g_autofree char *kind = NULL;
+  g_autofree char *again = NULL;
+  g_autofree char *contents = NULL;
+  MitogenRouter *router;
+
+  g_test_summary ("A kept file whose contents do not match their digest is never sent: "
+                  "the child boots from source and the helper writes the file again");
+  path = fill_cache (directory, test_python ());
+  damage (path, 100);
+  kind = first_boot_kind (directory, test_python ());
+  g_assert_cmpstr (kind, ==, "source");
+
+  /* Cut short, as by a full disk. */
+  g_assert_true (g_file_get_contents (path, &contents, NULL, NULL));
+  g_assert_true (g_file_set_contents (path, contents, 60, NULL));
+  router = cached_router (directory);
+  g_clear_pointer (&kind, g_free);
+  kind = boot_until_bytecode (router, test_python (), 1);
+  g_assert_cmpstr (kind, ==, "source");
+  /* That first child started the helper, which writes it whole again. */
+  again = boot_until_bytecode (router, test_python (), 100);
+  g_assert_cmpstr (again, ==, "bytecode");
+  finish_router (router);
+  g_clear_pointer (&kind, g_free);
+  kind = first_boot_kind (directory, test_python ());
+  g_assert_cmpstr (kind, ==, "bytecode");
+  remove_tree (parent);
+}
+
+static void
+test_cache_not_private (void)
+{
+  g_autofree char *parent = NULL;
+  g_autofree char *directory = new_cache_directory (&parent);
+  g_autofree char *path = NULL;
+  g_autofree char *moved = NULL;
+  g_autofree char *kind = NULL;
+
+  g_test_summary ("Compiled runtimes are used only from a directory and a file of this user's "
+                  "that nobody else may write, never through a symbolic link");
+  path = fill_cache (directory, test_python ());
+
+  g_assert_cmpint (g_chmod (directory, 0777), ==, 0);
+  kind = first_boot_kind (directory, test_python ());
+  g_assert_cmpstr (kind, ==, "source");
+  g_assert_cmpint (g_chmod (directory, 0700), ==, 0);
+
+  g_assert_cmpint (g_chmod (path, 0662), ==, 0);
+  g_clear_pointer (&kind, g_free);
+  kind = first_boot_kind (directory, test_python ());
+  g_assert_cmpstr (kind, ==, "source");
+  g_assert_cmpint (g_chmod (path, 0600), ==, 0);
+
+  moved = g_build_filename (parent, "elsewhere", NULL);
+  g_assert_cmpint (g_rename (path, moved), ==, 0);
+  g_assert_cmpint (symlink (moved, path), ==, 0);
+  g_clear_pointer (&kind, g_free);
+  kind = first_boot_kind (directory, test_python ());
+  g_assert_cmpstr (kind, ==, "source");
+  g_assert_cmpint (g_unlink (path), ==, 0);
+  g_assert_cmpint (g_rename (moved, path), ==, 0);
+
+  g_clear_pointer (&kind, g_free);
+  kind = first_boot_kind (directory, test_python ());
+  g_assert_cmpstr (kind, ==, "bytecode");
+
+  if (geteuid () == 0)
+    {
+      /* Root's program, a file of another user's (nobody). */
+      g_assert_cmpint (chown (path, 65534, 65534), ==, 0);
+      g_clear_pointer (&kind, g_free);
+      kind = first_boot_kind (directory, test_python ());
+      g_assert_cmpstr (kind, ==, "source");
+    }
+  else
+    g_test_message ("not root: the file of another user is not checked");
+  remove_tree (parent);
+}
+
+static void
+test_cache_new_interpreter (void)
+{
+  g_autofree char *parent = NULL;
+  g_autofree char *directory = new_cache_directory (&parent);
+  g_autofree char *python = NULL;
+  g_autofree char *path = NULL;
+  g_autofree char *kind = NULL;
+  g_autofree char *newer = NULL;
+  g_autofree char *python_again = NULL;
+
+  g_test_summary ("A kept file is for one interpreter file: a python3 replaced in place "
+                  "gets its runtime compiled again");
+  python = write_wrapper (parent, "true");
+  path = fill_cache (directory, python);
+  kind = first_boot_kind (directory, python);
+  g_assert_cmpstr (kind, ==, "bytecode");
+
+  /* Replaced: another file at the same path. */
+  g_assert_cmpint (g_unlink (python), ==, 0);
+  python_again = write_wrapper (parent, "true; true");
+  g_assert_cmpstr (python_again, ==, python);
+  g_clear_pointer (&kind, g_free);
+  kind = first_boot_kind (directory, python);
+  g_assert_cmpstr (kind, ==, "source");
+  /* Kept beside the first: nothing removes old files. */
+  newer = wait_for_kept_files (directory, 2);
+  remove_tree (parent);
+}
+
+static void
+test_cache_unusable (void)
+{
+  g_autofree char *parent = NULL;
+  g_autofree char *directory = new_cache_directory (&parent);
+  g_autofree char *not_made = NULL;
+  g_autofree char *kind = NULL;
+  MitogenRouter *router;
+
+  g_test_summary ("A cache directory that cannot be made or used leaves the router "
+                  "compiling for itself, from its second child");
+  /* A file where the directory should be. */
+  g_assert_true (g_file_set_contents (directory, "", 0, NULL));
+  router = cached_router (directory);
+  kind = boot_until_bytecode (router, test_python (), 100);
+  g_assert_cmpstr (kind, ==, "bytecode");
+  finish_router (router);
+  g_assert_true (g_file_test (directory, G_FILE_TEST_IS_REGULAR));
+
+  /* Relative: not used, not made. */
+  g_clear_pointer (&kind, g_free);
+  kind = first_boot_kind ("relative-cache", test_python ());
+  g_assert_cmpstr (kind, ==, "source");
+  g_assert_false (g_file_test ("relative-cache", G_FILE_TEST_EXISTS));
+
+  /* Under a directory this user does not own: not made. */
+  if (geteuid () == 0)
+    {
+      g_autofree char *foreign = g_build_filename (parent, "foreign", NULL);
+
+      g_assert_cmpint (g_mkdir (foreign, 0755), ==, 0);
+      g_assert_cmpint (chown (foreign, 65534, 65534), ==, 0);
+      not_made = g_build_filename (foreign, "cache", NULL);
+      g_clear_pointer (&kind, g_free);
+      kind = first_boot_kind (not_made, test_python ());
+      g_assert_cmpstr (kind, ==, "source");
+      g_assert_false (g_file_test (not_made, G_FILE_TEST_EXISTS));
+    }
+  else
+    g_test_message ("not root: a directory of another user's is not checked");
+  remove_tree (parent);
+}
+
 /* How a helper hangs: holding its output open, or with its output closed
  * (then only its exit is awaited). %s: the file to write its pid to. */
 static const char hang_reading[] = "echo $$ > '%s'; exec sleep 600";
@@ -1597,6 +1932,12 @@ main (int argc, char **argv)
   g_test_add_data_func ("/core/own/boot-bytecode/shutdown", hang_reading, test_boot_bytecode_shutdown);
   g_test_add_data_func ("/core/own/boot-bytecode/shutdown-output-closed", hang_closed,
                         test_boot_bytecode_shutdown);
+  g_test_add_func ("/core/own/cache-directory/property", test_cache_directory_property);
+  g_test_add_func ("/core/own/cache-directory/across-routers", test_cache_across_routers);
+  g_test_add_func ("/core/own/cache-directory/damaged", test_cache_damaged);
+  g_test_add_func ("/core/own/cache-directory/not-private", test_cache_not_private);
+  g_test_add_func ("/core/own/cache-directory/new-interpreter", test_cache_new_interpreter);
+  g_test_add_func ("/core/own/cache-directory/unusable", test_cache_unusable);
   g_test_add_func ("/core/connect-errors", test_connect_errors);
   g_test_add_func ("/core/log-to-file", test_log_to_file);
 
