@@ -44,6 +44,7 @@ typedef struct
   char *mode;
   gint64 chunk;
   int window;
+  char *cache_directory;        /* NULL: the router's default; "none": no cache */
 } Settings;
 
 static Settings settings = {
@@ -97,6 +98,10 @@ new_router (void)
 
   /* Where mitogen_bench_child.py lives: served to children on import. */
   mitogen_router_add_python_path (router, BENCH_PYTHON_DIR);
+  if (g_strcmp0 (settings.cache_directory, "none") == 0)
+    mitogen_router_set_cache_directory (router, NULL);
+  else if (settings.cache_directory != NULL)
+    mitogen_router_set_cache_directory (router, settings.cache_directory);
   return router;
 }
 
@@ -660,9 +665,10 @@ measure_master_memory (MitogenRouter *router)
   gint64 rss_before, threads_before, rss_after, threads_after;
 
   /* The first children pay the fixed costs (broker thread, child watch,
-   * the runtime resource; with mitogen-glib's own runtime, the router's
-   * one run of its bytecode helper, 220-290 KiB, until a child boots from
-   * the compiled runtime): they are not per child. */
+   * the runtime resource; with mitogen-glib's own runtime and nothing
+   * kept in the cache directory, the router's one run of its bytecode
+   * helper, 220-290 KiB, until a child boots from the compiled runtime):
+   * they are not per child. */
   for (int i = 0; i < 100; i++)
     {
       MitogenContext *context = start_child (router, NULL);
@@ -741,19 +747,24 @@ stream_bytes (MitogenRouter  *router,
 
 /* What the child was sent before its first reply: the command line's
  * bootstrap program and every byte written to the child's stream before
- * the child's first message came (the first call's reply). A router's
- * first child gets the runtime's source; with mitogen-glib's own runtime,
- * later children on this machine get it compiled as well, once the
- * router's helper is done (mitogen-glib/child/README.md, section 11):
- * compiled_boot_bytes. Also reported: what the stream carried until the
+ * the child's first message came (the first call's reply). Measured on
+ * the source boot, what every ssh child gets: the router keeps no
+ * compiled runtime across programs here, so its first child gets the
+ * runtime's source; with mitogen-glib's own runtime, later children on
+ * this machine get it compiled as well, once the router's helper is done
+ * (mitogen-glib/child/README.md, section 11): compiled_boot_bytes. Also reported: what the stream carried until the
  * reply reached the caller (the runtime's deferred parts follow the
  * child's first message: section 10). */
 static void
 measure_bootstrap_bytes (MitogenRouter *router)
 {
-  g_autoptr(MitogenContext) context = start_child (router, NULL);
-  guint32 id = mitogen_context_get_context_id (context);
+  g_autoptr(MitogenContext) context = NULL;
+  guint32 id;
   guint64 command_bytes, first_stream_bytes;
+
+  mitogen_router_set_cache_directory (router, NULL);
+  context = start_child (router, NULL);
+  id = mitogen_context_get_context_id (context);
 
   trivial_call (context);
   first_stream_bytes = stream_bytes (router, context, FALSE);
@@ -802,6 +813,8 @@ main (int    argc,
     { "mode", 0, 0, G_OPTION_ARG_STRING, &settings.mode, "Bulk mode: call or stream", "MODE" },
     { "chunk", 0, 0, G_OPTION_ARG_INT64, &settings.chunk, "Stream chunk bytes", "BYTES" },
     { "window", 0, 0, G_OPTION_ARG_INT, &settings.window, "Stream chunks in flight", "N" },
+    { "cache-directory", 0, 0, G_OPTION_ARG_FILENAME, &settings.cache_directory,
+      "Where compiled child runtimes are kept (default: the router's; none: nowhere)", "DIR" },
     { NULL }
   };
   g_autoptr(GOptionContext) parser = g_option_context_new ("METRIC - one mitogen-glib benchmark");
