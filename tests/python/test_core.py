@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -214,6 +215,46 @@ class CoreMixin(object):
 
 class OwnChildTest(CoreMixin, unittest.TestCase):
     upstream = False
+
+
+class CacheDirectoryTest(unittest.TestCase):
+    """MitogenRouter:cache-directory through GI: a router keeps the runtime
+    compiled for later programs, and one set to None keeps nothing."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="mitogen-test-py-cache-")
+        self.directory = os.path.join(self.tmp.name, "cache")
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def first_boot_kind(self, directory):
+        router = Mitogen.Router(cache_directory=directory)
+        try:
+            self.assertEqual(router.props.cache_directory, directory)
+            router.add_python_path(HELPERS)
+            context = router.local(child_options(False))
+            return context.call("mitogen_test_helpers.boot_kind")
+        finally:
+            router.shutdown()
+            self.assertTrue(router.get_broker().join(10 * 1000000))
+
+    def test_kept_for_the_next_router(self):
+        self.assertEqual(self.first_boot_kind(self.directory), "source")
+        deadline = time.monotonic() + 30
+        while not [n for n in os.listdir(self.directory) if n.endswith(".bytecode")]:
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.02)
+        self.assertEqual(self.first_boot_kind(self.directory), "bytecode")
+
+    def test_none_keeps_nothing(self):
+        router = Mitogen.Router()
+        self.assertTrue(router.props.cache_directory.endswith("mitogen-glib"))
+        router.props.cache_directory = None
+        self.assertIsNone(router.dup_cache_directory())
+        router.shutdown()
+        self.assertTrue(router.get_broker().join(10 * 1000000))
+        self.assertEqual(self.first_boot_kind(None), "source")
 
 
 class UpstreamChildTest(CoreMixin, unittest.TestCase):

@@ -182,10 +182,15 @@ def _set_exception(future, exc):
 
 
 class Router(Mitogen.Router):
-    def __new__(cls, broker=None):
-        return Mitogen.Router.new(broker)
+    def __new__(cls, broker=None, **properties):
+        """A router on broker (a new one if None); keyword arguments set
+        its properties (cache_directory)."""
+        router = Mitogen.Router.new(broker)
+        for name, value in properties.items():
+            router.set_property(name.replace("_", "-"), value)
+        return router
 
-    def __init__(self, broker=None):
+    def __init__(self, broker=None, **properties):
         pass
 
     def local(self, options=None, cancellable=None, **properties):
