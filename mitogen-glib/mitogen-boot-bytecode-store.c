@@ -103,6 +103,16 @@ ensure_private_directory (const char  *directory,
                    directory);
       return FALSE;
     }
+  /* A read-only one (a read-only mount): no helper run for a file that
+   * could not be written. */
+  if (access (directory, W_OK) != 0)
+    {
+      int saved = errno;
+
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
+                   "Could not write to the cache directory %s: %s", directory, g_strerror (saved));
+      return FALSE;
+    }
   return TRUE;
 }
 
