@@ -290,22 +290,31 @@ gathered (GObject      *source,
   gather->remaining--;
 }
 
-/* CPU seconds (user + system) a process has used, from /proc/PID/stat. */
-static double
-cpu_seconds (const char *pid)
+/* Seconds the threads of process @pid have run, and have waited runnable
+ * for a CPU, so far (nanosecond counts, /proc/PID/task/TID/schedstat). */
+static void
+sched_seconds (const char *pid,
+               double     *run,
+               double     *wait)
 {
-  g_autofree char *path = g_strdup_printf ("/proc/%s/stat", pid);
-  g_autofree char *text = NULL;
-  g_auto(GStrv) fields = NULL;
-  const char *after_name;
+  g_autofree char *tasks = g_strdup_printf ("/proc/%s/task", pid);
+  g_autoptr(GDir) dir = g_dir_open (tasks, 0, NULL);
+  const char *tid;
 
-  if (!g_file_get_contents (path, &text, NULL, NULL) || (after_name = strrchr (text, ')')) == NULL)
-    return 0;
-  /* Fields after the name: state is the 3rd field, utime the 14th. */
-  fields = g_strsplit (after_name + 2, " ", 0);
-  if (g_strv_length (fields) < 13)
-    return 0;
-  return (g_ascii_strtod (fields[11], NULL) + g_ascii_strtod (fields[12], NULL)) / sysconf (_SC_CLK_TCK);
+  *run = *wait = 0;
+  while (dir != NULL && (tid = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (tasks, tid, "schedstat", NULL);
+      g_autofree char *text = NULL;
+      guint64 run_ns, wait_ns;
+
+      if (g_file_get_contents (path, &text, NULL, NULL) &&
+          sscanf (text, "%" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT, &run_ns, &wait_ns) == 2)
+        {
+          *run += run_ns / 1e9;
+          *wait += wait_ns / 1e9;
+        }
+    }
 }
 
 /* Page faults of this process (every thread) so far: on a VM each costs
@@ -324,15 +333,15 @@ measure_pipelined (MitogenContext *context)
 {
   Gather gather = { .remaining = settings.count };
   g_autofree char *child_pid = NULL;
-  double master_cpu, child_cpu;
+  double master_cpu, child_cpu, master_wait, child_wait, run, wait;
   long master_faults;
   gint64 start;
   double seconds;
 
   for (int i = 0; i < 100; i++)
     child_pid = g_strdup_printf ("%" G_GINT64_FORMAT, trivial_call (context));
-  master_cpu = cpu_seconds ("self");
-  child_cpu = cpu_seconds (child_pid);
+  sched_seconds ("self", &master_cpu, &master_wait);
+  sched_seconds (child_pid, &child_cpu, &child_wait);
   master_faults = minor_faults ();
   start = now_ns ();
   for (int i = 0; i < settings.count; i++)
@@ -342,14 +351,21 @@ measure_pipelined (MitogenContext *context)
   seconds = elapsed_since (start, 1e9);
   if (gather.failed)
     exit (EXIT_FAILURE);
-  /* Where the time goes: CPU per call on each side (clock ticks: only
-   * meaningful over thousands of calls). */
-  master_cpu = cpu_seconds ("self") - master_cpu;
-  child_cpu = cpu_seconds (child_pid) - child_cpu;
+  /* Where the time goes, per call: CPU on each side (every thread), the
+   * time their threads waited runnable for a CPU (three busy threads on
+   * two CPUs wait), and the master's page faults. */
+  sched_seconds ("self", &run, &wait);
+  master_cpu = run - master_cpu;
+  master_wait = wait - master_wait;
+  sched_seconds (child_pid, &run, &wait);
+  child_cpu = run - child_cpu;
+  child_wait = wait - child_wait;
   master_faults = minor_faults () - master_faults;
   g_print ("{\"metric\": \"calls_per_s\", \"value\": %.1f, \"master_cpu_us_per_call\": %.2f, "
-           "\"child_cpu_us_per_call\": %.2f, \"master_page_faults_per_call\": %.3f}\n",
+           "\"child_cpu_us_per_call\": %.2f, \"master_runnable_wait_us_per_call\": %.2f, "
+           "\"child_runnable_wait_us_per_call\": %.2f, \"master_page_faults_per_call\": %.3f}\n",
            settings.count / seconds, master_cpu * 1e6 / settings.count, child_cpu * 1e6 / settings.count,
+           master_wait * 1e6 / settings.count, child_wait * 1e6 / settings.count,
            (double) master_faults / settings.count);
 }
 
