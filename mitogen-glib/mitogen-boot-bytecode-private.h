@@ -28,8 +28,10 @@ G_BEGIN_DECLS
  * With a cache directory, what the helper printed is also kept there
  * (mitogen-boot-bytecode-store-private.h): the first lookup of an
  * interpreter reads it, and if nothing is kept yet, starts the helper
- * at once, its output being for every later program too. The directory
- * applies to interpreters not looked up yet.
+ * at once, its output being for every later program too; the helper
+ * writes the file itself and is not killed when the router shuts down,
+ * so a program that exits right after its first child still leaves it
+ * for the next. The directory applies to interpreters not looked up yet.
  *
  * Thread safety: every function may be called from any thread. */
 typedef struct _MitogenBytecodeCache MitogenBytecodeCache;
@@ -45,7 +47,8 @@ GBytes               *_mitogen_bytecode_cache_lookup (MitogenBytecodeCache *cach
 void                  _mitogen_bytecode_cache_set_directory (MitogenBytecodeCache *cache,
                                                              const char           *directory);
 char                 *_mitogen_bytecode_cache_dup_directory (MitogenBytecodeCache *cache);
-/* Stops running helpers (killing their processes) and starts no more. */
+/* Stops running helpers (killing their processes, except those filling
+ * the cache directory) and starts no more. */
 void                  _mitogen_bytecode_cache_close  (MitogenBytecodeCache *cache);
 /* Closes @cache and drops the caller's hold on it; a helper thread still
  * running (killing its process) holds it until it ends. */

@@ -15,7 +15,8 @@ G_BEGIN_DECLS
 
 /* What the bytecode helper printed for one interpreter is kept in a file
  * of a cache directory, so that the next program on this machine sends
- * it from its first child on (child/README.md, "Bytecode").
+ * it from its first child on (child/README.md, "Bytecode"). The helper
+ * writes the file (child/compile.py); here, where it goes and reading it.
  *
  * These files are run by children, possibly in other accounts (sudo), so
  * one is used only if this process's effective user owns it and nobody
@@ -25,7 +26,7 @@ G_BEGIN_DECLS
  * digest of its contents, so a torn or damaged file is never sent.
  *
  * Each function does blocking file I/O (a few system calls, a ~20 kB
- * read or write) and may be called from any thread. */
+ * read) and may be called from any thread. */
 
 char    *_mitogen_bytecode_store_path  (const char  *directory,
                                         const char  *python,
@@ -33,9 +34,6 @@ char    *_mitogen_bytecode_store_path  (const char  *directory,
                                         GError     **error);
 GBytes  *_mitogen_bytecode_store_read  (const char  *path,
                                         gsize        max_size,
-                                        GError     **error);
-gboolean _mitogen_bytecode_store_write (const char  *path,
-                                        GBytes      *bytecode,
                                         GError     **error);
 
 G_END_DECLS

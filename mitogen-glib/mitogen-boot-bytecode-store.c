@@ -17,7 +17,8 @@
 #include "mitogen-boot-bytecode-store-private.h"
 
 /* A file: this tag, the SHA-256 of the rest, then what the helper
- * printed (the magic number, then the compressed code objects). */
+ * printed (the magic number, then the compressed code objects). The
+ * helper writes it (child/compile.py). */
 #define FILE_TAG "MGLBC1\n"
 #define FILE_TAG_SIZE (sizeof FILE_TAG)   /* with its NUL */
 #define DIGEST_SIZE 32
@@ -235,26 +236,4 @@ _mitogen_bytecode_store_read (const char  *path,
       return NULL;
     }
   return g_bytes_new (payload, size - HEADER_SIZE);
-}
-
-gboolean
-_mitogen_bytecode_store_write (const char  *path,
-                               GBytes      *bytecode,
-                               GError     **error)
-{
-  g_autoptr(GByteArray) contents = g_byte_array_new ();
-  guint8 digest[DIGEST_SIZE];
-  gsize size;
-  const guint8 *data = g_bytes_get_data (bytecode, &size);
-
-  g_return_val_if_fail (path != NULL, FALSE);
-  g_return_val_if_fail (bytecode != NULL, FALSE);
-
-  digest_of (data, size, digest);
-  g_byte_array_append (contents, (const guint8 *) FILE_TAG, FILE_TAG_SIZE);
-  g_byte_array_append (contents, digest, DIGEST_SIZE);
-  g_byte_array_append (contents, data, size);
-  /* Written aside and renamed over: a reader sees a whole file or none. */
-  return g_file_set_contents_full (path, (const char *) contents->data, contents->len,
-                                   G_FILE_SET_CONTENTS_CONSISTENT, 0600, error);
 }

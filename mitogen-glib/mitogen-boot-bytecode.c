@@ -157,10 +157,17 @@ reap (GPid          pid,
  * threads, no main context). Its stdin is a socket, not a pipe: written
  * with MSG_NOSIGNAL, a helper that exits without reading cannot raise
  * SIGPIPE in the program that links us; the runtime (~9 kB) fits in the
- * socket's buffer, so writing it never waits. */
+ * socket's buffer, so writing it never waits.
+ *
+ * With @store_path, the helper also keeps its output in that file, and
+ * @cancellable (the router shutting down) does not kill it: it is left
+ * to finish and write the file for later programs, reaped here until
+ * the deadline (it ends on its own within 60 s even if this process
+ * exits first). */
 static GBytes *
 run_helper (const char    *python,
             GBytes        *runtime,
+            const char    *store_path,
             GCancellable  *cancellable,
             GError       **error)
 {
@@ -171,6 +178,7 @@ run_helper (const char    *python,
   g_autofree char *detail = NULL;
   gint64 deadline = g_get_monotonic_time () + HELPER_TIMEOUT_SECONDS * G_USEC_PER_SEC;
   gboolean timed_out = FALSE;
+  gboolean left_to_finish;
   const guint8 *data;
   GPollFD polls[3];
   GPid pid;
@@ -197,7 +205,7 @@ run_helper (const char    *python,
   {
     /* -S: no site packages, nothing of the user's runs; no_debug_ranges
      * (3.11+; ignored before): no column tables, a third less to send. */
-    const char *argv[] = { python, "-S", "-X", "no_debug_ranges", "-c", program, NULL };
+    const char *argv[] = { python, "-S", "-X", "no_debug_ranges", "-c", program, store_path, NULL };
     gboolean spawned;
 
     spawned = g_spawn_async_with_pipes_and_fds (NULL, argv, NULL,
@@ -250,14 +258,17 @@ run_helper (const char    *python,
         break;
     }
   g_cancellable_release_fd (cancellable);
+  left_to_finish = store_path != NULL && !timed_out && g_cancellable_is_cancelled (cancellable) &&
+                   out->len <= MAX_BYTECODE_SIZE && err->len <= MAX_BYTECODE_SIZE;
   if (out_fd >= 0 || err_fd >= 0)
     {
       /* Stopped early: cancelled, timed out, or too much output. */
       close_fd (&out_fd);
       close_fd (&err_fd);
-      kill (pid, SIGKILL);
+      if (!left_to_finish)
+        kill (pid, SIGKILL);
     }
-  status = reap (pid, deadline, cancellable, &timed_out);
+  status = reap (pid, deadline, left_to_finish ? NULL : cancellable, &timed_out);
   g_spawn_close_pid (pid);
 
   detail = last_line (err);
@@ -318,14 +329,12 @@ helper_thread (gpointer data)
   cancellable = g_object_ref (entry->cancellable);
   g_mutex_unlock (&cache->lock);
 
-  bytecode = run_helper (entry->python, entry->runtime, cancellable, &error);
+  bytecode = run_helper (entry->python, entry->runtime, entry->store_path, cancellable, &error);
   if (bytecode != NULL)
     {
       preamble = join_preamble (entry->runtime, bytecode);
       g_debug ("Bytecode: %s compiled the runtime (%" G_GSIZE_FORMAT " bytes)",
                entry->python, g_bytes_get_size (bytecode));
-      if (entry->store_path != NULL && !_mitogen_bytecode_store_write (entry->store_path, bytecode, &error))
-        g_debug ("Bytecode: not kept for later programs: %s", error->message);
     }
   else
     g_debug ("Bytecode: children of %s boot from source: %s", entry->python, error->message);

@@ -1259,8 +1259,11 @@ mitogen_router_dup_cache_directory (MitogenRouter *self)
  * runtime comes compiled, and with a cache directory a program gets it
  * compiled from its first child on, the interpreter having compiled it
  * once for the user (a helper process, run at the first child of an
- * interpreter when nothing is kept for it yet). Without one, a router
- * compiles the runtime at its second child of an interpreter, for itself.
+ * interpreter when nothing is kept for it yet, which writes the file
+ * itself: it is left to finish when the router shuts down, so a program
+ * that exits right after its first child still leaves it for the next).
+ * Without one, a router compiles the runtime at its second child of an
+ * interpreter, for itself.
  *
  * The default is `mitogen-glib` in the user's cache directory
  * (g_get_user_cache_dir(), `$XDG_CACHE_HOME`). The directory is made if

@@ -1501,6 +1501,29 @@ first_boot_kind (const char *directory,
   return kind;
 }
 
+/* How many files helpers have written in @directory; @last (optional):
+ * the last one listed. */
+static guint
+count_kept_files (const char  *directory,
+                  char       **last)
+{
+  g_autoptr(GDir) dir = g_dir_open (directory, 0, NULL);
+  const char *name;
+  guint found = 0;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    if (g_str_has_suffix (name, ".bytecode"))
+      {
+        found++;
+        if (last != NULL)
+          {
+            g_free (*last);
+            *last = g_build_filename (directory, name, NULL);
+          }
+      }
+  return found;
+}
+
 /* Waits until helpers have written @count files in @directory; returns
  * the last one listed. */
 static char *
@@ -1511,18 +1534,9 @@ wait_for_kept_files (const char *directory,
 
   for (;;)
     {
-      g_autoptr(GDir) dir = g_dir_open (directory, 0, NULL);
       g_autofree char *last = NULL;
-      const char *name;
-      guint found = 0;
+      guint found = count_kept_files (directory, &last);
 
-      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-        if (g_str_has_suffix (name, ".bytecode"))
-          {
-            found++;
-            g_free (last);
-            last = g_build_filename (directory, name, NULL);
-          }
       g_assert_cmpuint (found, <=, count);
       if (found == count)
         return g_steal_pointer (&last);
@@ -1767,6 +1781,40 @@ test_cache_new_interpreter (void)
 }
 
 static void
+test_cache_shutdown_early (void)
+{
+  g_autofree char *parent = NULL;
+  g_autofree char *directory = new_cache_directory (&parent);
+  g_autofree char *python = NULL;
+  g_autofree char *kind = NULL;
+  g_autofree char *path = NULL;
+  MitogenRouter *router;
+  MitogenContext *context;
+  gint64 start;
+
+  g_test_summary ("A program that shuts its router down before the helper is done still leaves "
+                  "the compiled runtime for the next, without waiting for it");
+  /* A helper that takes 2 s before compiling. */
+  python = write_wrapper (parent, "sleep 2");
+  router = cached_router (directory);
+  context = start_own_child (router, python);
+  kind = boot_kind (context);
+  g_assert_cmpstr (kind, ==, "source");
+  g_object_unref (context);
+  start = g_get_monotonic_time ();
+  finish_router (router);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, test_scaled_usec (G_USEC_PER_SEC));
+  /* Not waited for: the helper is still asleep. */
+  g_assert_cmpuint (count_kept_files (directory, NULL), ==, 0);
+
+  path = wait_for_kept_files (directory, 1);
+  g_clear_pointer (&kind, g_free);
+  kind = first_boot_kind (directory, python);
+  g_assert_cmpstr (kind, ==, "bytecode");
+  remove_tree (parent);
+}
+
+static void
 test_cache_unusable (void)
 {
   g_autofree char *parent = NULL;
@@ -1938,6 +1986,7 @@ main (int argc, char **argv)
   g_test_add_func ("/core/own/cache-directory/not-private", test_cache_not_private);
   g_test_add_func ("/core/own/cache-directory/new-interpreter", test_cache_new_interpreter);
   g_test_add_func ("/core/own/cache-directory/unusable", test_cache_unusable);
+  g_test_add_func ("/core/own/cache-directory/shutdown-early", test_cache_shutdown_early);
   g_test_add_func ("/core/connect-errors", test_connect_errors);
   g_test_add_func ("/core/log-to-file", test_log_to_file);
 
