@@ -27,11 +27,13 @@ G_BEGIN_DECLS
  *
  * With a cache directory, what the helper printed is also kept there
  * (mitogen-boot-bytecode-store-private.h): the first lookup of an
- * interpreter reads it, and if nothing is kept yet, starts the helper
- * at once, its output being for every later program too; the helper
- * writes the file itself and is not killed when the router shuts down,
- * so a program that exits right after its first child still leaves it
- * for the next. The directory applies to interpreters not looked up yet.
+ * interpreter reads it, and if nothing is kept yet, the helper starts as
+ * soon as a child of that interpreter has booted (_booted()), its output
+ * being for every later program too; the helper writes the file itself
+ * and, the interpreter having booted a child, is not killed when the
+ * router shuts down, so a program that exits right after its first
+ * child still leaves it for the next. The directory applies to
+ * interpreters not looked up yet.
  *
  * Thread safety: every function may be called from any thread. */
 typedef struct _MitogenBytecodeCache MitogenBytecodeCache;
@@ -43,6 +45,9 @@ MitogenBytecodeCache *_mitogen_bytecode_cache_new    (void);
 GBytes               *_mitogen_bytecode_cache_lookup (MitogenBytecodeCache *cache,
                                                       const char           *python,
                                                       GBytes               *runtime);
+/* A child of @python (after a lookup) has booted. */
+void                  _mitogen_bytecode_cache_booted (MitogenBytecodeCache *cache,
+                                                      const char           *python);
 /* (nullable): no directory, nothing kept across processes (the default). */
 void                  _mitogen_bytecode_cache_set_directory (MitogenBytecodeCache *cache,
                                                              const char           *directory);

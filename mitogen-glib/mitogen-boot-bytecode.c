@@ -38,6 +38,7 @@ typedef struct
   char *store_path;             /* (owned) (nullable) read-only: where the helper's
                                  * output is kept for later programs */
   guint lookups;                /* (cache lock) */
+  gboolean booted;              /* (cache lock) a child of it has booted */
   HelperState state;            /* (cache lock) */
   GBytes *preamble;             /* (cache lock) (owned) (nullable) once HELPER_DONE:
                                  * the runtime, then the helper's output */
@@ -159,18 +160,20 @@ reap (GPid          pid,
  * SIGPIPE in the program that links us; the runtime (~9 kB) fits in the
  * socket's buffer, so writing it never waits.
  *
- * With @store_path, the helper also keeps its output in that file, and
- * @cancellable (the router shutting down) does not kill it: it is left
- * to finish and write the file for later programs, reaped here until
- * the deadline (it ends on its own within 60 s even if this process
- * exits first). */
+ * With a store path, the helper also keeps its output in that file, and
+ * @cancellable (the router shutting down) does not kill it once a child
+ * of the interpreter has booted (a working python3): it is left to
+ * finish and write the file for later programs, reaped here until the
+ * deadline (it ends on its own within 60 s even if this process exits
+ * first). */
 static GBytes *
-run_helper (const char    *python,
-            GBytes        *runtime,
-            const char    *store_path,
+run_helper (Entry         *entry,
             GCancellable  *cancellable,
             GError       **error)
 {
+  const char *python = entry->python;
+  const char *store_path = entry->store_path;
+  GBytes *runtime = entry->runtime;
   g_autoptr(GBytes) program_bytes = NULL;
   g_autofree char *program = NULL;
   g_autoptr(GByteArray) out = g_byte_array_new ();
@@ -258,8 +261,11 @@ run_helper (const char    *python,
         break;
     }
   g_cancellable_release_fd (cancellable);
-  left_to_finish = store_path != NULL && !timed_out && g_cancellable_is_cancelled (cancellable) &&
+  g_mutex_lock (&entry->cache->lock);
+  left_to_finish = store_path != NULL && entry->booted && !timed_out &&
+                   g_cancellable_is_cancelled (cancellable) &&
                    out->len <= MAX_BYTECODE_SIZE && err->len <= MAX_BYTECODE_SIZE;
+  g_mutex_unlock (&entry->cache->lock);
   if (out_fd >= 0 || err_fd >= 0)
     {
       /* Stopped early: cancelled, timed out, or too much output. */
@@ -329,7 +335,7 @@ helper_thread (gpointer data)
   cancellable = g_object_ref (entry->cancellable);
   g_mutex_unlock (&cache->lock);
 
-  bytecode = run_helper (entry->python, entry->runtime, entry->store_path, cancellable, &error);
+  bytecode = run_helper (entry, cancellable, &error);
   if (bytecode != NULL)
     {
       preamble = join_preamble (entry->runtime, bytecode);
@@ -346,6 +352,33 @@ helper_thread (gpointer data)
   g_mutex_unlock (&cache->lock);
   cache_unref (cache);
   return NULL;
+}
+
+/* Starts the helper for @entry unless it has run, runs or cannot. */
+static void
+start_helper_locked (MitogenBytecodeCache *cache,
+                     Entry                *entry)
+{
+  g_autoptr(GError) error = NULL;
+  GThread *thread;
+
+  if (entry->state != HELPER_NOT_STARTED || cache->closed)
+    return;
+  entry->cancellable = g_cancellable_new ();
+  g_atomic_ref_count_inc (&cache->ref_count);
+  thread = g_thread_try_new ("mitogen-bytecode", helper_thread, entry, &error);
+  if (thread != NULL)
+    {
+      entry->state = HELPER_RUNNING;
+      g_thread_unref (thread);   /* detached */
+    }
+  else
+    {
+      entry->state = HELPER_FAILED;
+      g_clear_object (&entry->cancellable);
+      g_atomic_ref_count_dec (&cache->ref_count);   /* never the last: the caller has one */
+      g_debug ("Bytecode: children of %s boot from source: %s", entry->python, error->message);
+    }
 }
 
 /* A new entry for @python, with what an earlier program kept in
@@ -388,9 +421,7 @@ _mitogen_bytecode_cache_lookup (MitogenBytecodeCache *cache,
                                 const char           *python,
                                 GBytes               *runtime)
 {
-  g_autoptr(GError) error = NULL;
   GBytes *preamble = NULL;
-  GThread *thread;
   Entry *entry;
 
   g_return_val_if_fail (cache != NULL, NULL);
@@ -418,32 +449,35 @@ _mitogen_bytecode_cache_lookup (MitogenBytecodeCache *cache,
         entry_free (made);
     }
   entry->lookups++;
-  /* With a file to fill for later programs, the helper runs at the
-   * first child: its work is then paid once per interpreter, not once
-   * per program. */
   if (entry->state == HELPER_DONE && g_bytes_equal (entry->runtime, runtime))
     preamble = g_bytes_ref (entry->preamble);
-  else if (entry->state == HELPER_NOT_STARTED && !cache->closed &&
-           (entry->lookups >= 2 || entry->store_path != NULL))
-    {
-      entry->cancellable = g_cancellable_new ();
-      g_atomic_ref_count_inc (&cache->ref_count);
-      thread = g_thread_try_new ("mitogen-bytecode", helper_thread, entry, &error);
-      if (thread != NULL)
-        {
-          entry->state = HELPER_RUNNING;
-          g_thread_unref (thread);   /* detached */
-        }
-      else
-        {
-          entry->state = HELPER_FAILED;
-          g_clear_object (&entry->cancellable);
-          g_atomic_ref_count_dec (&cache->ref_count);   /* never the last: the caller has one */
-          g_debug ("Bytecode: children of %s boot from source: %s", python, error->message);
-        }
-    }
+  else if (entry->lookups >= 2)
+    start_helper_locked (cache, entry);
   g_mutex_unlock (&cache->lock);
   return preamble;
+}
+
+void
+_mitogen_bytecode_cache_booted (MitogenBytecodeCache *cache,
+                                const char           *python)
+{
+  Entry *entry;
+
+  g_return_if_fail (cache != NULL);
+  g_return_if_fail (python != NULL);
+
+  g_mutex_lock (&cache->lock);
+  entry = g_hash_table_lookup (cache->entries, python);
+  if (entry != NULL)
+    {
+      entry->booted = TRUE;
+      /* With a file to fill for later programs, the helper runs once the
+       * first child has shown the interpreter works: its work is then
+       * paid once per interpreter, not once per program. */
+      if (entry->store_path != NULL)
+        start_helper_locked (cache, entry);
+    }
+  g_mutex_unlock (&cache->lock);
 }
 
 void

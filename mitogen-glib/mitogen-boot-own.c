@@ -141,6 +141,8 @@ _mitogen_boot_plan_new_own (MitogenRouter            *router,
   plan->argv[2] = g_steal_pointer (&stage1);
   plan->preamble = g_steal_pointer (&runtime);
   plan->method = g_strdup ("local");
+  if (on_this_machine)
+    plan->compiled_for = g_strdup (mitogen_connection_options_get_python_path (options));
 
   return plan;
 }

@@ -49,6 +49,7 @@ _mitogen_boot_plan_free (MitogenBootPlan *plan)
   g_strfreev (plan->argv);
   g_clear_pointer (&plan->preamble, g_bytes_unref);
   g_free (plan->method);
+  g_free (plan->compiled_for);
   g_free (plan);
 }
 

@@ -22,6 +22,9 @@ typedef struct
   char **argv;        /* (owned) the command, e.g. python3 -c STAGE1 */
   GBytes *preamble;   /* (owned) written when the child prints MITO000 */
   char *method;       /* (owned) method name for the default context name */
+  char *compiled_for; /* (owned) (nullable) the interpreter command whose
+                       * compiled runtime the router looked up: told
+                       * when the child has booted */
 } MitogenBootPlan;
 
 void             _mitogen_boot_plan_free          (MitogenBootPlan *plan);

@@ -228,6 +228,8 @@ finish (Connection     *self,
   else
     {
       self->state = STATE_CONNECTED;
+      if (self->plan != NULL && self->plan->compiled_for != NULL)
+        _mitogen_router_bytecode_booted (self->router, self->plan->compiled_for);
       g_task_return_pointer (task, g_object_ref (context), g_object_unref);
     }
   g_object_unref (task);

@@ -69,6 +69,10 @@ int      _mitogen_router_get_child_log_level  (MitogenRouter *self);
 GBytes  *_mitogen_router_lookup_bytecode      (MitogenRouter *self,
                                                const char    *python,
                                                GBytes        *runtime);
+/* A child of @python, whose compiled runtime was looked up, has booted:
+ * a helper may run to keep it for later programs. Any thread. */
+void     _mitogen_router_bytecode_booted      (MitogenRouter *self,
+                                               const char    *python);
 void     _mitogen_router_set_child_log_level  (MitogenRouter *self,
                                                int            level);
 /* Calls @func(@data) in @context through an idle source (never directly,

@@ -1258,10 +1258,11 @@ mitogen_router_dup_cache_directory (MitogenRouter *self)
  * sudo, su, doas; never ssh) boots several milliseconds sooner when the
  * runtime comes compiled, and with a cache directory a program gets it
  * compiled from its first child on, the interpreter having compiled it
- * once for the user (a helper process, run at the first child of an
- * interpreter when nothing is kept for it yet, which writes the file
- * itself: it is left to finish when the router shuts down, so a program
- * that exits right after its first child still leaves it for the next).
+ * once for the user (a helper process, run as soon as a first child of
+ * an interpreter has booted when nothing is kept for it yet, which
+ * writes the file itself: it is left to finish when the router shuts
+ * down, so a program that exits right after its first child still
+ * leaves it for the next).
  * Without one, a router compiles the runtime at its second child of an
  * interpreter, for itself.
  *
@@ -1638,6 +1639,13 @@ _mitogen_router_lookup_bytecode (MitogenRouter *self,
                                  GBytes        *runtime)
 {
   return _mitogen_bytecode_cache_lookup (self->bytecode, python, runtime);
+}
+
+void
+_mitogen_router_bytecode_booted (MitogenRouter *self,
+                                 const char    *python)
+{
+  _mitogen_bytecode_cache_booted (self->bytecode, python);
 }
 
 /**

@@ -1815,6 +1815,63 @@ test_cache_shutdown_early (void)
 }
 
 static void
+test_cache_never_booted (void)
+{
+  g_autofree char *parent = NULL;
+  g_autofree char *directory = new_cache_directory (&parent);
+  g_autofree char *pid_file = NULL;
+  g_autofree char *python = NULL;
+  g_autofree char *script = NULL;
+  g_autofree char *pid_text = NULL;
+  MitogenRouter *router;
+  gint64 deadline;
+  pid_t pid;
+
+  g_test_summary ("A helper for an interpreter that never booted a child is killed when the "
+                  "router shuts down, cache directory or not");
+  pid_file = g_build_filename (parent, "helper.pid", NULL);
+  python = g_build_filename (parent, "broken-python", NULL);
+  /* Fails every boot; as a helper, hangs. */
+  script = g_strdup_printf ("#!/bin/sh\n"
+                            "if [ \"$1\" = -S ]; then echo $$ > '%s'; exec sleep 600; fi\n"
+                            "exit 1\n", pid_file);
+  g_assert_true (g_file_set_contents (python, script, -1, NULL));
+  g_assert_cmpint (g_chmod (python, 0755), ==, 0);
+  router = cached_router (directory);
+  for (int i = 0; i < 2; i++)
+    {
+      g_autoptr(MitogenConnectionOptions) options = make_options (&own_mode);
+      g_autoptr(MitogenContext) context = NULL;
+      g_autoptr(GError) error = NULL;
+
+      mitogen_connection_options_set_python_path (options, python);
+      context = mitogen_router_local (router, options, NULL, &error);
+      g_assert_null (context);
+      g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_CONNECT);
+    }
+  /* The helper started at the second lookup, as without a directory. */
+  deadline = g_get_monotonic_time () + test_scaled_usec (20 * G_USEC_PER_SEC);
+  while (!g_file_get_contents (pid_file, &pid_text, NULL, NULL) || strchr (pid_text, '\n') == NULL)
+    {
+      g_clear_pointer (&pid_text, g_free);
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_usleep (G_USEC_PER_SEC / 50);
+    }
+  pid = (pid_t) g_ascii_strtoll (pid_text, NULL, 10);
+  g_assert_cmpint (pid, >, 0);
+
+  deadline = g_get_monotonic_time () + test_scaled_usec (10 * G_USEC_PER_SEC);
+  finish_router (router);
+  while (kill (pid, 0) == 0)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_usleep (G_USEC_PER_SEC / 100);
+    }
+  g_assert_cmpuint (count_kept_files (directory, NULL), ==, 0);
+  remove_tree (parent);
+}
+
+static void
 test_cache_unusable (void)
 {
   g_autofree char *parent = NULL;
@@ -1987,6 +2044,7 @@ main (int argc, char **argv)
   g_test_add_func ("/core/own/cache-directory/new-interpreter", test_cache_new_interpreter);
   g_test_add_func ("/core/own/cache-directory/unusable", test_cache_unusable);
   g_test_add_func ("/core/own/cache-directory/shutdown-early", test_cache_shutdown_early);
+  g_test_add_func ("/core/own/cache-directory/never-booted", test_cache_never_booted);
   g_test_add_func ("/core/connect-errors", test_connect_errors);
   g_test_add_func ("/core/log-to-file", test_log_to_file);
 
