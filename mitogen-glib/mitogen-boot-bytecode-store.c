@@ -34,7 +34,7 @@ is_private (const struct stat *st)
   return st->st_uid == geteuid () && (st->st_mode & (S_IWGRP | S_IWOTH)) == 0;
 }
 
-/* The nearest ancestor of @path that exists, if @path does not. */
+/* The nearest ancestor of @path (absolute) that exists, if @path does not. */
 static char *
 nearest_existing_ancestor (const char  *path,
                            struct stat *st)
@@ -49,7 +49,7 @@ nearest_existing_ancestor (const char  *path,
       current = parent;
       if (g_stat (current, st) == 0)
         return g_steal_pointer (&current);
-      if (errno != ENOENT || g_str_equal (current, "/") || g_str_equal (current, "."))
+      if (errno != ENOENT || g_str_equal (current, "/"))
         return NULL;
     }
 }

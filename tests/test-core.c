@@ -1488,17 +1488,19 @@ cached_router (const char *directory)
   return router;
 }
 
-/* How the first child of @python of a new router keeping compiled
- * runtimes in @directory booted (the child works either way). */
-static char *
-first_boot_kind (const char *directory,
-                 const char *python)
+/* The first child of @python of a new router keeping compiled runtimes
+ * in @directory booted as @expected says ("source" or "bytecode"; the
+ * child works either way). */
+static void
+assert_first_boot (const char *directory,
+                   const char *python,
+                   const char *expected)
 {
   MitogenRouter *router = cached_router (directory);
-  char *kind = boot_until_bytecode (router, python, 1);
+  g_autofree char *kind = boot_until_bytecode (router, python, 1);
 
+  g_assert_cmpstr (kind, ==, expected);
   finish_router (router);
-  return kind;
 }
 
 /* How many files helpers have written in @directory; @last (optional):
@@ -1632,10 +1634,9 @@ test_cache_across_routers (void)
   g_autofree char *parent = NULL;
   g_autofree char *directory = new_cache_directory (&parent);
   g_autofree char *path = NULL;
-  g_autofree char *kind = NULL;
   GStatBuf st;
 
-  g_test_summary ("A router's first child starts the helper when nothing is kept; "
+  g_test_summary ("With nothing kept, the helper runs once a router's first child has booted; "
                   "the next router's first child boots compiled, from the file");
   path = fill_cache (directory, test_python ());
   g_assert_cmpint (g_stat (directory, &st), ==, 0);
@@ -1643,8 +1644,7 @@ test_cache_across_routers (void)
   g_assert_cmpint (g_stat (path, &st), ==, 0);
   g_assert_cmpint (st.st_mode & 0777, ==, 0600);
 
-  kind = first_boot_kind (directory, test_python ());
-  g_assert_cmpstr (kind, ==, "bytecode");
+  assert_first_boot (directory, test_python (), "bytecode");
   remove_tree (parent);
 }
 
@@ -1680,23 +1680,19 @@ test_cache_damaged (void)
                   "the child boots from source and the helper writes the file again");
   path = fill_cache (directory, test_python ());
   damage (path, 100);
-  kind = first_boot_kind (directory, test_python ());
-  g_assert_cmpstr (kind, ==, "source");
+  assert_first_boot (directory, test_python (), "source");
 
   /* Cut short, as by a full disk. */
   g_assert_true (g_file_get_contents (path, &contents, NULL, NULL));
   g_assert_true (g_file_set_contents (path, contents, 60, NULL));
   router = cached_router (directory);
-  g_clear_pointer (&kind, g_free);
   kind = boot_until_bytecode (router, test_python (), 1);
   g_assert_cmpstr (kind, ==, "source");
   /* That first child started the helper, which writes it whole again. */
   again = boot_until_bytecode (router, test_python (), 100);
   g_assert_cmpstr (again, ==, "bytecode");
   finish_router (router);
-  g_clear_pointer (&kind, g_free);
-  kind = first_boot_kind (directory, test_python ());
-  g_assert_cmpstr (kind, ==, "bytecode");
+  assert_first_boot (directory, test_python (), "bytecode");
   remove_tree (parent);
 }
 
@@ -1707,43 +1703,33 @@ test_cache_not_private (void)
   g_autofree char *directory = new_cache_directory (&parent);
   g_autofree char *path = NULL;
   g_autofree char *moved = NULL;
-  g_autofree char *kind = NULL;
 
   g_test_summary ("Compiled runtimes are used only from a directory and a file of this user's "
                   "that nobody else may write, never through a symbolic link");
   path = fill_cache (directory, test_python ());
 
   g_assert_cmpint (g_chmod (directory, 0777), ==, 0);
-  kind = first_boot_kind (directory, test_python ());
-  g_assert_cmpstr (kind, ==, "source");
+  assert_first_boot (directory, test_python (), "source");
   g_assert_cmpint (g_chmod (directory, 0700), ==, 0);
 
   g_assert_cmpint (g_chmod (path, 0662), ==, 0);
-  g_clear_pointer (&kind, g_free);
-  kind = first_boot_kind (directory, test_python ());
-  g_assert_cmpstr (kind, ==, "source");
+  assert_first_boot (directory, test_python (), "source");
   g_assert_cmpint (g_chmod (path, 0600), ==, 0);
 
   moved = g_build_filename (parent, "elsewhere", NULL);
   g_assert_cmpint (g_rename (path, moved), ==, 0);
   g_assert_cmpint (symlink (moved, path), ==, 0);
-  g_clear_pointer (&kind, g_free);
-  kind = first_boot_kind (directory, test_python ());
-  g_assert_cmpstr (kind, ==, "source");
+  assert_first_boot (directory, test_python (), "source");
   g_assert_cmpint (g_unlink (path), ==, 0);
   g_assert_cmpint (g_rename (moved, path), ==, 0);
 
-  g_clear_pointer (&kind, g_free);
-  kind = first_boot_kind (directory, test_python ());
-  g_assert_cmpstr (kind, ==, "bytecode");
+  assert_first_boot (directory, test_python (), "bytecode");
 
   if (geteuid () == 0)
     {
       /* Root's program, a file of another user's (nobody). */
       g_assert_cmpint (chown (path, 65534, 65534), ==, 0);
-      g_clear_pointer (&kind, g_free);
-      kind = first_boot_kind (directory, test_python ());
-      g_assert_cmpstr (kind, ==, "source");
+      assert_first_boot (directory, test_python (), "source");
     }
   else
     g_test_message ("not root: the file of another user is not checked");
@@ -1757,7 +1743,6 @@ test_cache_new_interpreter (void)
   g_autofree char *directory = new_cache_directory (&parent);
   g_autofree char *python = NULL;
   g_autofree char *path = NULL;
-  g_autofree char *kind = NULL;
   g_autofree char *newer = NULL;
   g_autofree char *python_again = NULL;
 
@@ -1765,16 +1750,13 @@ test_cache_new_interpreter (void)
                   "gets its runtime compiled again");
   python = write_wrapper (parent, "true");
   path = fill_cache (directory, python);
-  kind = first_boot_kind (directory, python);
-  g_assert_cmpstr (kind, ==, "bytecode");
+  assert_first_boot (directory, python, "bytecode");
 
   /* Replaced: another file at the same path. */
   g_assert_cmpint (g_unlink (python), ==, 0);
   python_again = write_wrapper (parent, "true; true");
   g_assert_cmpstr (python_again, ==, python);
-  g_clear_pointer (&kind, g_free);
-  kind = first_boot_kind (directory, python);
-  g_assert_cmpstr (kind, ==, "source");
+  assert_first_boot (directory, python, "source");
   /* Kept beside the first: nothing removes old files. */
   newer = wait_for_kept_files (directory, 2);
   remove_tree (parent);
@@ -1808,9 +1790,7 @@ test_cache_shutdown_early (void)
   g_assert_cmpuint (count_kept_files (directory, NULL), ==, 0);
 
   path = wait_for_kept_files (directory, 1);
-  g_clear_pointer (&kind, g_free);
-  kind = first_boot_kind (directory, python);
-  g_assert_cmpstr (kind, ==, "bytecode");
+  assert_first_boot (directory, python, "bytecode");
   remove_tree (parent);
 }
 
@@ -1891,9 +1871,7 @@ test_cache_unusable (void)
   g_assert_true (g_file_test (directory, G_FILE_TEST_IS_REGULAR));
 
   /* Relative: not used, not made. */
-  g_clear_pointer (&kind, g_free);
-  kind = first_boot_kind ("relative-cache", test_python ());
-  g_assert_cmpstr (kind, ==, "source");
+  assert_first_boot ("relative-cache", test_python (), "source");
   g_assert_false (g_file_test ("relative-cache", G_FILE_TEST_EXISTS));
 
   /* Under a directory this user does not own: not made. */
@@ -1904,9 +1882,7 @@ test_cache_unusable (void)
       g_assert_cmpint (g_mkdir (foreign, 0755), ==, 0);
       g_assert_cmpint (chown (foreign, 65534, 65534), ==, 0);
       not_made = g_build_filename (foreign, "cache", NULL);
-      g_clear_pointer (&kind, g_free);
-      kind = first_boot_kind (not_made, test_python ());
-      g_assert_cmpstr (kind, ==, "source");
+      assert_first_boot (not_made, test_python (), "source");
       g_assert_false (g_file_test (not_made, G_FILE_TEST_EXISTS));
     }
   else
