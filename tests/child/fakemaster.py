@@ -395,9 +395,14 @@ class FakeMaster(object):
                                           reason.encode('utf-8')))
 
     def _on_frame(self, frame):
-        # As the C master: ahead of anything sent in answer to the frame.
+        # As the C master: ahead of anything sent in answer to the frame;
+        # a child already gone (its first frame a fatal log record) still
+        # has that frame delivered.
         if not self.heard and self.push_deferred:
-            self.send_deferred(self.context_id)
+            try:
+                self.send_deferred(self.context_id)
+            except OSError:
+                pass
         self.heard = True
         self._dispatch(frame)
 
