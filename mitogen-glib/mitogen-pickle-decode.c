@@ -118,6 +118,13 @@ static const char * const global_names[N_GLOBALS] = {
   "builtins.bytes",
 };
 
+/* Elements of the decoder's first arrays (see InlineArrays). */
+#define INLINE_NODES 64
+#define INLINE_LINKS 64
+#define INLINE_STACK 64
+#define INLINE_MARKS 16
+#define INLINE_MEMO 32
+
 typedef struct
 {
   guint8 kind;
@@ -159,6 +166,19 @@ enum
   N_FIRST_FREE = N_GLOBAL_FIRST + N_GLOBALS
 };
 
+/* First storage of the decoder's arrays, on the stack of
+ * mitogen_pickle_decode() and left uninitialised: a call's reply fits, so
+ * decoding one allocates no scratch memory (heap blocks of these sizes
+ * made and freed per call cost a malloc consolidation each time). */
+typedef struct
+{
+  Node nodes[INLINE_NODES];
+  Link links[INLINE_LINKS];
+  guint32 stack[INLINE_STACK];
+  gsize marks[INLINE_MARKS];
+  guint32 memo[INLINE_MEMO];
+} InlineArrays;
+
 typedef struct
 {
   GBytes *input;
@@ -187,11 +207,39 @@ typedef struct
   gsize memo_alloc;
   gsize memo_used;
 
-  GPtrArray *owned;      /* GBytes made while decoding */
+  GPtrArray *owned;      /* GBytes made while decoding, or NULL */
   gsize budget;          /* bytes the value may take */
 
   GError **error;
+
+  InlineArrays *inline_arrays;
 } Decoder;
+
+/* Grows @array (holding @used elements of @size bytes) to @capacity
+ * elements, moving it off the decoder's inline storage if it is there. */
+static gpointer
+grow_array (gpointer      array,
+            gconstpointer inline_storage,
+            gsize         used,
+            gsize         capacity,
+            gsize         size)
+{
+  gpointer grown;
+
+  if (array != inline_storage)
+    return g_realloc_n (array, capacity, size);
+  grown = g_malloc_n (capacity, size);
+  memcpy (grown, array, used * size);
+  return grown;
+}
+
+static void
+free_array (gpointer      array,
+            gconstpointer inline_storage)
+{
+  if (array != inline_storage)
+    g_free (array);
+}
 
 static gboolean fail (Decoder            *d,
                       MitogenCodecError   code,
@@ -226,8 +274,8 @@ new_node (Decoder  *d,
 
   if (G_UNLIKELY (d->n_nodes == d->cap_nodes))
     {
+      d->nodes = grow_array (d->nodes, d->inline_arrays->nodes, d->n_nodes, (gsize) d->cap_nodes * 2, sizeof (Node));
       d->cap_nodes *= 2;
-      d->nodes = g_renew (Node, d->nodes, d->cap_nodes);
     }
   n = &d->nodes[d->n_nodes];
   memset (n, 0, sizeof *n);
@@ -255,8 +303,8 @@ push (Decoder *d,
 {
   if (G_UNLIKELY (d->n_stack == d->cap_stack))
     {
+      d->stack = grow_array (d->stack, d->inline_arrays->stack, d->n_stack, d->cap_stack * 2, sizeof (guint32));
       d->cap_stack *= 2;
-      d->stack = g_renew (guint32, d->stack, d->cap_stack);
     }
   d->stack[d->n_stack++] = idx;
 }
@@ -400,8 +448,8 @@ link_child (Decoder *d,
 
   if (G_UNLIKELY (d->n_links == d->cap_links))
     {
+      d->links = grow_array (d->links, d->inline_arrays->links, d->n_links, (gsize) d->cap_links * 2, sizeof (Link));
       d->cap_links *= 2;
-      d->links = g_renew (Link, d->links, d->cap_links);
     }
   l = &d->links[d->n_links];
   l->node = child;
@@ -967,7 +1015,7 @@ load_put (Decoder *d,
     {
       gsize n = MAX (MAX (d->memo_alloc * 2, idx + 1), 64);
 
-      d->memo = g_renew (guint32, d->memo, n);
+      d->memo = grow_array (d->memo, d->inline_arrays->memo, d->memo_alloc, n, sizeof (guint32));
       memset (d->memo + d->memo_alloc, 0xff, (n - d->memo_alloc) * sizeof (guint32));
       d->memo_alloc = n;
     }
@@ -1119,6 +1167,8 @@ codecs_encode (Decoder *d,
                        "text has a character above U+00FF, not latin-1");
     }
 
+  if (d->owned == NULL)
+    d->owned = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
   g_ptr_array_add (d->owned, g_bytes_new_take (out, o));
   push_text (d, NODE_BYTES, out, o);
   d->nodes[d->stack[d->n_stack - 1]].aux = d->owned->len;
@@ -1437,8 +1487,8 @@ run (Decoder *d)
         case MITOGEN_PICKLE_OP_MARK:
           if (G_UNLIKELY (d->n_marks == d->cap_marks))
             {
+              d->marks = grow_array (d->marks, d->inline_arrays->marks, d->n_marks, d->cap_marks * 2, sizeof (gsize));
               d->cap_marks *= 2;
-              d->marks = g_renew (gsize, d->marks, d->cap_marks);
             }
           d->marks[d->n_marks++] = d->n_stack;
           break;
@@ -2356,7 +2406,8 @@ GVariant *
 mitogen_pickle_decode (GBytes  *pickle,
                        GError **error)
 {
-  Decoder d = { 0, };
+  InlineArrays inline_arrays;
+  Decoder d = { .inline_arrays = &inline_arrays, };
   guint32 idx;
   guint32 top;
   GVariant *result = NULL;
@@ -2383,15 +2434,17 @@ mitogen_pickle_decode (GBytes  *pickle,
   /* Typical pickles need about a node and a link per 8 bytes; reserving
    * that up front spares the copies of repeated doubling (untouched pages
    * cost nothing), within a cap for inputs that are mostly bytes. */
-  d.cap_nodes = CLAMP (d.len / 6, 64, 1 << 20);
-  d.nodes = g_new (Node, d.cap_nodes);
-  d.cap_links = CLAMP (d.len / 6, 64, 1 << 20);
-  d.links = g_new (Link, d.cap_links);
-  d.cap_stack = 64;
-  d.stack = g_new (guint32, d.cap_stack);
-  d.cap_marks = 16;
-  d.marks = g_new (gsize, d.cap_marks);
-  d.owned = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+  d.cap_nodes = CLAMP (d.len / 6, INLINE_NODES, 1 << 20);
+  d.nodes = d.cap_nodes > INLINE_NODES ? g_new (Node, d.cap_nodes) : inline_arrays.nodes;
+  d.cap_links = CLAMP (d.len / 6, INLINE_LINKS, 1 << 20);
+  d.links = d.cap_links > INLINE_LINKS ? g_new (Link, d.cap_links) : inline_arrays.links;
+  d.cap_stack = INLINE_STACK;
+  d.stack = inline_arrays.stack;
+  d.cap_marks = INLINE_MARKS;
+  d.marks = inline_arrays.marks;
+  d.memo_alloc = INLINE_MEMO;
+  d.memo = inline_arrays.memo;
+  memset (inline_arrays.memo, 0xff, sizeof inline_arrays.memo);
 
   /* The shared nodes, at the indices the N_* names give them. */
   new_node (&d, NODE_NONE);
@@ -2410,12 +2463,12 @@ mitogen_pickle_decode (GBytes  *pickle,
   if (top != NO_NODE && measure (&d, top))
     result = g_variant_take_ref (build (&d, top));
 
-  g_free (d.nodes);
-  g_free (d.links);
-  g_free (d.stack);
-  g_free (d.marks);
-  g_free (d.memo);
-  g_ptr_array_unref (d.owned);
+  free_array (d.nodes, inline_arrays.nodes);
+  free_array (d.links, inline_arrays.links);
+  free_array (d.stack, inline_arrays.stack);
+  free_array (d.marks, inline_arrays.marks);
+  free_array (d.memo, inline_arrays.memo);
+  g_clear_pointer (&d.owned, g_ptr_array_unref);
 
   return result;
 }
