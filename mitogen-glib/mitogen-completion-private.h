@@ -12,16 +12,17 @@
 
 #include <gio/gio.h>
 
-#include "mitogen-message.h"
 
 G_BEGIN_DECLS
 
-/* Any thread: completes @task (transfer full) with @message (transfer
- * full) as its pointer result, from the task's own main context. Replies
- * that arrive together cost one wake-up of that context, not one idle
- * source each as g_task_return_pointer() from a foreign thread would. */
-void _mitogen_complete_in_context (GTask          *task,
-                                   MitogenMessage *message);
+/* Any thread: completes @task (transfer full) with @error (transfer
+ * full) if set, else with @payload (transfer full) as its pointer result,
+ * from the task's own main context. Replies that arrive together cost one
+ * wake-up of that context, not one idle source each as
+ * g_task_return_pointer() from a foreign thread would. */
+void _mitogen_complete_in_context (GTask  *task,
+                                   GBytes *payload,
+                                   GError *error);
 
 /* Around delivering a batch of replies (the frames of one read): the
  * contexts to wake are woken once, at the outermost end. Same thread. */

@@ -30,7 +30,7 @@ typedef struct
   GSource source;
   GMainContext *context;     /* (unowned) the context it is attached to */
   GMutex lock;
-  GPtrArray *pending;        /* (lock) task, message, task, message, ... */
+  GPtrArray *pending;        /* (lock) task, payload, error, task, ... */
   GPtrArray *spare;          /* (lock) (nullable) an empty array to reuse */
   gint n_pending;            /* (atomic) pending->len, for prepare/check */
   int wake_fds[2];           /* read end polled by the source, write end */
@@ -101,11 +101,14 @@ completion_dispatch (GSource     *source,
   g_atomic_int_set (&self->n_pending, 0);
   g_mutex_unlock (&self->lock);
 
-  for (guint i = 0; i < batch->len; i += 2)
+  for (guint i = 0; i < batch->len; i += 3)
     {
       GTask *task = batch->pdata[i];
 
-      g_task_return_pointer (task, batch->pdata[i + 1], g_object_unref);
+      if (batch->pdata[i + 2] != NULL)
+        g_task_return_error (task, batch->pdata[i + 2]);
+      else
+        g_task_return_pointer (task, batch->pdata[i + 1], (GDestroyNotify) g_bytes_unref);
       g_object_unref (task);
     }
   g_ptr_array_set_size (batch, 0);
@@ -216,8 +219,9 @@ wake (CompletionSource *self)
 }
 
 void
-_mitogen_complete_in_context (GTask          *task,
-                              MitogenMessage *message)
+_mitogen_complete_in_context (GTask  *task,
+                              GBytes *payload,
+                              GError *error)
 {
   GMainContext *context = g_task_get_context (task);
   GSource *source = completion_source_for (context);
@@ -238,7 +242,8 @@ _mitogen_complete_in_context (GTask          *task,
         wake_context = TRUE;
     }
   g_ptr_array_add (self->pending, task);
-  g_ptr_array_add (self->pending, message);
+  g_ptr_array_add (self->pending, payload);
+  g_ptr_array_add (self->pending, error);
   g_atomic_int_set (&self->n_pending, self->pending->len);
   g_mutex_unlock (&self->lock);
 

@@ -457,9 +457,10 @@ start_call (MitogenContext   *self,
   g_autoptr(MitogenRouter) router = NULL;
   MitogenPickleWriter writer;
   gboolean pickled = FALSE;
-  g_autoptr(MitogenMessage) message = NULL;
+  MitogenFrame frame;
   MitogenReceiver *receiver = NULL;
   guint32 own_id;
+  gboolean routed;
 
   /* Floating references are sunk (and dropped) whatever happens. */
   if (args != NULL)
@@ -480,22 +481,25 @@ start_call (MitogenContext   *self,
   own_id = mitogen_router_get_context_id (router);
   if (out_receiver != NULL)
     receiver = mitogen_receiver_new (router, 0, FALSE, self);
-  message = _mitogen_message_new_from_writer (self->context_id, own_id, own_id,
-                                              MITOGEN_HANDLE_CALL_FUNCTION,
-                                              receiver ? mitogen_receiver_get_handle (receiver) : 0,
-                                              &writer);
+  _mitogen_frame_init_from_writer (&frame, self->context_id, own_id, own_id,
+                                   MITOGEN_HANDLE_CALL_FUNCTION,
+                                   receiver ? mitogen_receiver_get_handle (receiver) : 0,
+                                   &writer);
+  /* With a receiver, a failure to route comes to it as a dead message. */
+  routed = _mitogen_router_route_frame (router, &frame, receiver == NULL ? error : NULL);
+  _mitogen_frame_clear (&frame);
   if (receiver == NULL)
-    return mitogen_router_route (router, message, error);
+    return routed;
 
-  mitogen_router_route (router, message, NULL);
   *out_receiver = receiver;
   return TRUE;
 }
 
 /* The asynchronous call path. The reply handle is an internal router
- * handler rather than a MitogenReceiver: the reply is handed to the GTask
- * straight from the thread that routed it, so a call costs one GTask and
- * one dispatch in the caller's context, and no GObject.
+ * handler rather than a MitogenReceiver: the reply's payload is handed to
+ * the GTask straight from the thread that routed it, so a call costs one
+ * GTask and one dispatch in the caller's context, and no other GObject
+ * (neither the call nor its reply is made a MitogenMessage).
  *
  * Exactly one of three things completes the task, whichever takes it from
  * PendingCall.task first: the reply (or a dead message: the respondent
@@ -545,20 +549,32 @@ pending_call_take_task (PendingCall *call)
 }
 
 static void
-pending_call_on_reply (MitogenRouter  *router,
-                       MitogenMessage *message,
-                       gpointer        user_data)
+pending_call_on_reply (MitogenRouter *router,
+                       MitogenFrame  *frame,
+                       gpointer       user_data)
 {
   PendingCall *call = user_data;
   g_autoptr(GTask) task = pending_call_take_task (call);
   GCancellable *cancellable;
+  g_autoptr(GBytes) payload = NULL;
+  GError *error = NULL;
 
   if (task == NULL)
     return;
   cancellable = g_task_get_cancellable (task);
   if (cancellable != NULL)
     g_cancellable_disconnect (cancellable, GPOINTER_TO_SIZE (g_task_get_task_data (task)));
-  _mitogen_complete_in_context (g_steal_pointer (&task), g_object_ref (message));
+  payload = _mitogen_frame_dup_data (frame);
+  /* Decoding waits for mitogen_context_call_finish(), on the caller's
+   * thread: the broker thread only moves bytes. */
+  if (frame->reply_to == MITOGEN_HANDLE_IS_DEAD)
+    {
+      g_autofree char *reason = _mitogen_dead_reason (payload);
+
+      error = g_error_new_literal (MITOGEN_ERROR, MITOGEN_ERROR_CHANNEL, reason);
+      g_clear_pointer (&payload, g_bytes_unref);
+    }
+  _mitogen_complete_in_context (g_steal_pointer (&task), g_steal_pointer (&payload), error);
 }
 
 static void
@@ -587,7 +603,7 @@ start_call_async (MitogenContext *self,
   g_autoptr(MitogenRouter) router = NULL;
   MitogenPickleWriter writer;
   gboolean pickled = FALSE;
-  g_autoptr(MitogenMessage) message = NULL;
+  MitogenFrame frame;
   GCancellable *cancellable = g_task_get_cancellable (task);
   GError *error = NULL;
   PendingCall *call;
@@ -618,10 +634,10 @@ start_call_async (MitogenContext *self,
   call->task = task;
   call->router = g_object_ref (router);
   /* The handler holds one reference, the cancellable (if any) another. */
-  call->handle = _mitogen_router_add_internal_handler (router, pending_call_on_reply,
-                                                       pending_call_ref (call), pending_call_unref,
-                                                       0, MITOGEN_HANDLER_FLAGS_NONE,
-                                                       self->context_id, MITOGEN_POLICY_ANY);
+  call->handle = _mitogen_router_add_internal_frame_handler (router, pending_call_on_reply,
+                                                             pending_call_ref (call), pending_call_unref,
+                                                             0, MITOGEN_HANDLER_FLAGS_NONE,
+                                                             self->context_id, MITOGEN_POLICY_ANY);
   /* Connected before the message leaves, so a reply cannot race the
    * disconnect id into the task data. Already cancelled: the callback
    * runs now and the call is never sent. */
@@ -634,10 +650,11 @@ start_call_async (MitogenContext *self,
     }
 
   own_id = mitogen_router_get_context_id (router);
-  message = _mitogen_message_new_from_writer (self->context_id, own_id, own_id,
-                                              MITOGEN_HANDLE_CALL_FUNCTION, call->handle, &writer);
+  _mitogen_frame_init_from_writer (&frame, self->context_id, own_id, own_id,
+                                   MITOGEN_HANDLE_CALL_FUNCTION, call->handle, &writer);
   if (g_atomic_pointer_get (&call->task) != NULL)
-    mitogen_router_route (router, message, NULL);
+    _mitogen_router_route_frame (router, &frame, NULL);
+  _mitogen_frame_clear (&frame);
   pending_call_unref (call);
 }
 
@@ -710,7 +727,7 @@ mitogen_context_call_finish (MitogenContext  *self,
                              GAsyncResult    *result,
                              GError         **error)
 {
-  g_autoptr(MitogenMessage) reply = NULL;
+  g_autoptr(GBytes) reply = NULL;
 
   g_return_val_if_fail (g_task_is_valid (result, self), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
@@ -720,7 +737,7 @@ mitogen_context_call_finish (MitogenContext  *self,
     return NULL;
 
   /* Decode on the caller's thread: the broker thread only moves bytes. */
-  return mitogen_message_unpickle (reply, error);
+  return _mitogen_unpickle_result (reply, error);
 }
 
 /**

@@ -10,6 +10,7 @@
 #endif
 
 #include "mitogen-frame-decoder.h"
+#include "mitogen-frame-private.h"
 
 G_BEGIN_DECLS
 
@@ -23,5 +24,11 @@ gsize _mitogen_frame_decoder_get_buffer_capacity (MitogenFrameDecoder *self);
  * small inputs. */
 void  _mitogen_frame_decoder_set_initial_capacity (MitogenFrameDecoder *self,
                                                    gsize                initial_capacity);
+
+/* Takes the oldest decoded frame, as mitogen_frame_decoder_pop() does but
+ * without making a message: @frame is filled in (clear it with
+ * _mitogen_frame_clear()). FALSE if none is queued. */
+gboolean _mitogen_frame_decoder_pop_frame (MitogenFrameDecoder *self,
+                                           MitogenFrame        *frame);
 
 G_END_DECLS

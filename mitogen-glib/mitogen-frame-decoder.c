@@ -54,7 +54,9 @@ struct _MitogenFrameDecoder
 
   guint64 max_message_size;  /* read-only after construction, never 0 */
 
-  GQueue pending;            /* (element-type MitogenMessage) (owned) */
+  /* Decoded, not yet popped; a MitogenMessage is made only for
+   * mitogen_frame_decoder_pop(), not for the stream's own reads. */
+  GQueue pending;            /* (element-type MitogenFrame) (owned) */
 
   /* Bytes consumed from the stream so far, for error messages. */
   guint64 offset;
@@ -86,11 +88,18 @@ static GParamSpec *properties[N_PROPS];
 G_DEFINE_FINAL_TYPE (MitogenFrameDecoder, mitogen_frame_decoder, G_TYPE_OBJECT)
 
 static void
+frame_free (gpointer data)
+{
+  _mitogen_frame_clear (data);
+  g_free (data);
+}
+
+static void
 mitogen_frame_decoder_finalize (GObject *object)
 {
   MitogenFrameDecoder *self = MITOGEN_FRAME_DECODER (object);
 
-  g_queue_clear_full (&self->pending, g_object_unref);
+  g_queue_clear_full (&self->pending, frame_free);
   g_clear_pointer (&self->payload, g_free);
   g_clear_error (&self->failure);
 
@@ -294,16 +303,16 @@ emit (MitogenFrameDecoder *self,
       const guint8        *header,
       GBytes              *payload)
 {
-  MitogenMessage *message;
+  MitogenFrame *frame = g_new (MitogenFrame, 1);
 
-  message = _mitogen_message_new_full (read_be32 (header + 2),
-                                       read_be32 (header + 6),
-                                       read_be32 (header + 10),
-                                       read_be32 (header + 14),
-                                       read_be32 (header + 18),
-                                       payload);
-  g_bytes_unref (payload);
-  g_queue_push_tail (&self->pending, message);
+  _mitogen_frame_init (frame,
+                       read_be32 (header + 2),
+                       read_be32 (header + 6),
+                       read_be32 (header + 10),
+                       read_be32 (header + 14),
+                       read_be32 (header + 18),
+                       payload);
+  g_queue_push_tail (&self->pending, frame);
 }
 
 /* Makes room for @needed payload bytes. The buffer doubles (starting at
@@ -483,9 +492,29 @@ mitogen_frame_decoder_feed (MitogenFrameDecoder  *self,
 MitogenMessage *
 mitogen_frame_decoder_pop (MitogenFrameDecoder *self)
 {
+  MitogenFrame frame;
+  MitogenMessage *message;
+
   g_return_val_if_fail (MITOGEN_IS_FRAME_DECODER (self), NULL);
 
-  return g_queue_pop_head (&self->pending);
+  if (!_mitogen_frame_decoder_pop_frame (self, &frame))
+    return NULL;
+  message = g_object_ref (_mitogen_frame_get_message (&frame));
+  _mitogen_frame_clear (&frame);
+  return message;
+}
+
+gboolean
+_mitogen_frame_decoder_pop_frame (MitogenFrameDecoder *self,
+                                  MitogenFrame        *frame)
+{
+  MitogenFrame *head = g_queue_pop_head (&self->pending);
+
+  if (head == NULL)
+    return FALSE;
+  *frame = *head;
+  g_free (head);
+  return TRUE;
 }
 
 /**

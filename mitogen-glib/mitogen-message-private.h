@@ -43,14 +43,28 @@ MitogenMessage *_mitogen_message_new_full (guint32  dst_id,
                                            guint32  reply_to,
                                            GBytes  *data);
 
-/* Finishes @writer's pickle (it is cleared) and takes it as the payload:
- * in one buffer, or in the pieces a sharing writer made. */
-MitogenMessage *_mitogen_message_new_from_writer (guint32              dst_id,
-                                                  guint32              src_id,
-                                                  guint32              auth_id,
-                                                  guint32              handle,
-                                                  guint32              reply_to,
-                                                  MitogenPickleWriter *writer);
+/* Makes @pieces (a new reference is taken), @size bytes in all, the
+ * payload, in place of the one buffer. */
+void            _mitogen_message_set_pieces (MitogenMessage *self,
+                                             GPtrArray      *pieces,
+                                             gsize           size);
+
+/* Writes the %MITOGEN_MESSAGE_HEADER_SIZE bytes of a frame header. */
+void            _mitogen_pack_header        (guint8  *header,
+                                             guint32  dst_id,
+                                             guint32  src_id,
+                                             guint32  auth_id,
+                                             guint32  handle,
+                                             guint32  reply_to,
+                                             gsize    size);
+
+/* What mitogen_message_dup_dead_reason() says for a dead message whose
+ * payload is @data. */
+char           *_mitogen_dead_reason        (GBytes   *data);
+/* What mitogen_message_unpickle() gives for a message (not dead) whose
+ * payload is @data: a CallError becomes a %MITOGEN_ERROR_CALL error. */
+GVariant       *_mitogen_unpickle_result    (GBytes   *data,
+                                             GError  **error);
 
 /* The payload's size, without joining pieces. */
 gsize           _mitogen_message_get_size   (MitogenMessage *self);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "mitogen-error.h"
+#include "mitogen-frame-private.h"
 #include "mitogen-message-private.h"
 #include "mitogen-pickle.h"
 
@@ -235,32 +236,15 @@ _mitogen_message_new_full (guint32  dst_id,
   return self;
 }
 
-MitogenMessage *
-_mitogen_message_new_from_writer (guint32              dst_id,
-                                  guint32              src_id,
-                                  guint32              auth_id,
-                                  guint32              handle,
-                                  guint32              reply_to,
-                                  MitogenPickleWriter *writer)
+void
+_mitogen_message_set_pieces (MitogenMessage *self,
+                             GPtrArray      *pieces,
+                             gsize           size)
 {
-  MitogenMessage *self;
-  GPtrArray *pieces;
-
-  if (writer->pieces == NULL)
-    {
-      g_autoptr(GBytes) data = _mitogen_pickle_writer_finish (writer);
-
-      return _mitogen_message_new_full (dst_id, src_id, auth_id, handle, reply_to, data);
-    }
-
-  pieces = _mitogen_pickle_writer_finish_pieces (writer);
-  self = _mitogen_message_new_full (dst_id, src_id, auth_id, handle, reply_to, NULL);
   g_clear_pointer (&self->data, g_bytes_unref);
-  self->pieces = pieces;
-  for (guint i = 0; i < pieces->len; i++)
-    self->pieces_size += g_bytes_get_size (g_ptr_array_index (pieces, i));
-
-  return self;
+  g_clear_pointer (&self->pieces, g_ptr_array_unref);
+  self->pieces = g_ptr_array_ref (pieces);
+  self->pieces_size = size;
 }
 
 gsize
@@ -307,6 +291,22 @@ mitogen_message_new (guint32  handle,
   return _mitogen_message_new_full (0, 0, 0, handle, 0, data);
 }
 
+/* Finishes @writer's pickle (it is cleared) and takes it as the payload:
+ * in one buffer, or in the pieces a sharing writer made. */
+static MitogenMessage *
+new_from_writer (guint32              handle,
+                 MitogenPickleWriter *writer)
+{
+  MitogenFrame frame;
+  MitogenMessage *self;
+
+  _mitogen_frame_init_from_writer (&frame, 0, 0, 0, handle, 0, writer);
+  self = g_object_ref (_mitogen_frame_get_message (&frame));
+  _mitogen_frame_clear (&frame);
+
+  return self;
+}
+
 /**
  * mitogen_message_new_pickled:
  * @handle: the handle in the destination context
@@ -341,7 +341,7 @@ mitogen_message_new_pickled (guint32    handle,
       return NULL;
     }
 
-  return _mitogen_message_new_from_writer (0, 0, 0, handle, 0, &writer);
+  return new_from_writer (handle, &writer);
 }
 
 /**
@@ -623,15 +623,20 @@ mitogen_message_is_dead (MitogenMessage *self)
 char *
 mitogen_message_dup_dead_reason (MitogenMessage *self)
 {
-  gsize len;
-  const char *text;
-
   g_return_val_if_fail (MITOGEN_IS_MESSAGE (self), NULL);
 
   if (self->reply_to != MITOGEN_HANDLE_IS_DEAD)
     return NULL;
 
-  text = g_bytes_get_data (_mitogen_message_get_data (self), &len);
+  return _mitogen_dead_reason (_mitogen_message_get_data (self));
+}
+
+char *
+_mitogen_dead_reason (GBytes *data)
+{
+  gsize len;
+  const char *text = g_bytes_get_data (data, &len);
+
   if (len == 0)
     return g_strdup ("Channel closed by remote end.");
 
@@ -657,8 +662,6 @@ GVariant *
 mitogen_message_unpickle (MitogenMessage  *self,
                           GError         **error)
 {
-  g_autoptr(GVariant) value = NULL;
-
   g_return_val_if_fail (MITOGEN_IS_MESSAGE (self), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
@@ -670,7 +673,15 @@ mitogen_message_unpickle (MitogenMessage  *self,
       return NULL;
     }
 
-  value = mitogen_pickle_decode (_mitogen_message_get_data (self), error);
+  return _mitogen_unpickle_result (_mitogen_message_get_data (self), error);
+}
+
+GVariant *
+_mitogen_unpickle_result (GBytes  *data,
+                          GError **error)
+{
+  g_autoptr(GVariant) value = mitogen_pickle_decode (data, error);
+
   if (value == NULL)
     return NULL;
 
@@ -711,14 +722,29 @@ mitogen_message_pack_header (MitogenMessage *self,
   g_return_if_fail (header != NULL);
   g_return_if_fail (_mitogen_message_get_size (self) <= G_MAXUINT32);
 
+  _mitogen_pack_header (header, self->dst_id, self->src_id, self->auth_id, self->handle,
+                        self->reply_to, _mitogen_message_get_size (self));
+}
+
+void
+_mitogen_pack_header (guint8  *header,
+                      guint32  dst_id,
+                      guint32  src_id,
+                      guint32  auth_id,
+                      guint32  handle,
+                      guint32  reply_to,
+                      gsize    size)
+{
+  g_assert (size <= G_MAXUINT32);
+
   header[0] = MITOGEN_MESSAGE_HEADER_MAGIC >> 8;
   header[1] = MITOGEN_MESSAGE_HEADER_MAGIC & 0xff;
-  write_be32 (header + 2, self->dst_id);
-  write_be32 (header + 6, self->src_id);
-  write_be32 (header + 10, self->auth_id);
-  write_be32 (header + 14, self->handle);
-  write_be32 (header + 18, self->reply_to);
-  write_be32 (header + 22, (guint32) _mitogen_message_get_size (self));
+  write_be32 (header + 2, dst_id);
+  write_be32 (header + 6, src_id);
+  write_be32 (header + 10, auth_id);
+  write_be32 (header + 14, handle);
+  write_be32 (header + 18, reply_to);
+  write_be32 (header + 22, (guint32) size);
 }
 
 /**

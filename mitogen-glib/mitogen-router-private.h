@@ -23,6 +23,12 @@ typedef void (*MitogenInternalHandlerFunc) (MitogenRouter  *router,
                                             MitogenMessage *message,
                                             gpointer        user_data);
 
+/* The same for a handler that takes the frame as it is: no message is
+ * made for it. @frame is lent for the call. */
+typedef void (*MitogenInternalFrameHandlerFunc) (MitogenRouter *router,
+                                                 MitogenFrame  *frame,
+                                                 gpointer       user_data);
+
 typedef enum {
   MITOGEN_POLICY_ANY,
   /* Only from the context directly behind the stream the message came on. */
@@ -37,6 +43,19 @@ guint32  _mitogen_router_add_internal_handler (MitogenRouter              *self,
                                                MitogenHandlerFlags         flags,
                                                guint32                     respondent_id,
                                                MitogenPolicy               policy);
+guint32  _mitogen_router_add_internal_frame_handler (MitogenRouter                   *self,
+                                                     MitogenInternalFrameHandlerFunc  func,
+                                                     gpointer                         user_data,
+                                                     GDestroyNotify                   destroy,
+                                                     guint32                          handle,
+                                                     MitogenHandlerFlags              flags,
+                                                     guint32                          respondent_id,
+                                                     MitogenPolicy                    policy);
+/* Routes @frame as mitogen_router_route() routes a message, without
+ * making one unless a handler here takes messages. */
+gboolean _mitogen_router_route_frame          (MitogenRouter  *self,
+                                               MitogenFrame   *frame,
+                                               GError        **error);
 void     _mitogen_router_send_dead            (MitogenRouter *self,
                                                guint32        dst_id,
                                                guint32        handle,

@@ -46,7 +46,8 @@ typedef struct
   MitogenHandlerFlags flags;
   guint32 respondent_id;
   MitogenPolicy policy;
-  MitogenInternalHandlerFunc func;
+  MitogenInternalHandlerFunc func;         /* (nullable) if frame_func */
+  MitogenInternalFrameHandlerFunc frame_func;  /* (nullable) */
   gpointer user_data;
   GDestroyNotify destroy;
 } Handler;
@@ -182,17 +183,29 @@ emit_in_owner (MitogenRouter  *self,
 
 /* Routing. */
 
+/* Hands @frame to @handler: as it is, or as a message. */
+static void
+handler_deliver (MitogenRouter *self,
+                 Handler       *handler,
+                 MitogenFrame  *frame)
+{
+  if (handler->frame_func != NULL)
+    handler->frame_func (self, frame, handler->user_data);
+  else
+    handler->func (self, _mitogen_frame_get_message (frame), handler->user_data);
+}
+
 static void
 deliver_local (MitogenRouter  *self,
-               MitogenMessage *message,
+               MitogenFrame   *frame,
                MitogenStream  *in_stream)
 {
   Handler *handler;
-  gboolean dead = message->reply_to == MITOGEN_HANDLE_IS_DEAD;
+  gboolean dead = frame->reply_to == MITOGEN_HANDLE_IS_DEAD;
   guint32 in_peer = G_MAXUINT32;
 
   g_mutex_lock (&self->lock);
-  handler = g_hash_table_lookup (self->handlers, GUINT_TO_POINTER (message->handle));
+  handler = g_hash_table_lookup (self->handlers, GUINT_TO_POINTER (frame->handle));
   if (in_stream != NULL)
     in_peer = GPOINTER_TO_UINT (g_hash_table_lookup (self->streams, in_stream));
   if (handler != NULL)
@@ -207,35 +220,35 @@ deliver_local (MitogenRouter  *self,
           g_mutex_unlock (&self->lock);
           g_message ("Router: dead message for handle %u from context %u refused: "
                      "it does not come from the direction of context %u",
-                     message->handle, message->src_id, handler->respondent_id);
+                     frame->handle, frame->src_id, handler->respondent_id);
           return;
         }
       if (!dead && handler->respondent_id != MITOGEN_NO_RESPONDENT &&
-          message->src_id != handler->respondent_id)
+          frame->src_id != handler->respondent_id)
         {
           g_mutex_unlock (&self->lock);
           g_message ("Router: reply for handle %u from context %u, expected %u; refused",
-                     message->handle, message->src_id, handler->respondent_id);
-          if (message->reply_to != 0)
-            _mitogen_router_send_dead (self, message->src_id, message->reply_to,
+                     frame->handle, frame->src_id, handler->respondent_id);
+          if (frame->reply_to != 0)
+            _mitogen_router_send_dead (self, frame->src_id, frame->reply_to,
                                        "reply from unexpected context");
           return;
         }
       /* Dead messages are notices to the handler itself (e.g. the broker
        * exiting), not requests: no policy applies to them. */
       if (!dead && handler->policy == MITOGEN_POLICY_IMMEDIATE_CHILD &&
-          (in_stream == NULL || message->src_id != in_peer))
+          (in_stream == NULL || frame->src_id != in_peer))
         {
           g_mutex_unlock (&self->lock);
           g_message ("Router: message for handle %u from context %u refused by policy",
-                     message->handle, message->src_id);
-          if (message->reply_to != 0 && !dead)
-            _mitogen_router_send_dead (self, message->src_id, message->reply_to,
+                     frame->handle, frame->src_id);
+          if (frame->reply_to != 0 && !dead)
+            _mitogen_router_send_dead (self, frame->src_id, frame->reply_to,
                                        "refused by policy");
           return;
         }
       if (!(handler->flags & MITOGEN_HANDLER_FLAGS_PERSIST))
-        g_hash_table_steal (self->handlers, GUINT_TO_POINTER (message->handle));
+        g_hash_table_steal (self->handlers, GUINT_TO_POINTER (frame->handle));
       else
         handler_ref (handler);
     }
@@ -243,17 +256,17 @@ deliver_local (MitogenRouter  *self,
 
   if (handler == NULL)
     {
-      if (message->reply_to != 0 && !dead)
-        _mitogen_router_send_dead (self, message->src_id, message->reply_to, "invalid handle");
+      if (frame->reply_to != 0 && !dead)
+        _mitogen_router_send_dead (self, frame->src_id, frame->reply_to, "invalid handle");
       else if (!dead)
         g_debug ("Router: dropped message for unknown handle %u from context %u",
-                 message->handle, message->src_id);
+                 frame->handle, frame->src_id);
       return;
     }
 
   /* We own one reference: the table's for a one-shot handler (stolen),
    * our own for a persistent one. */
-  handler->func (self, message, handler->user_data);
+  handler_deliver (self, handler, frame);
   handler_unref (handler);
 }
 
@@ -263,14 +276,14 @@ deliver_local (MitogenRouter  *self,
 #define NOTICE_QUEUE_LIMIT (1024 * 1024)
 
 static gboolean
-route_message (MitogenRouter   *self,
-               MitogenMessage  *message,
-               MitogenStream   *in_stream,
-               gboolean         is_notice,
-               GError         **error)
+route_frame (MitogenRouter   *self,
+             MitogenFrame    *frame,
+             MitogenStream   *in_stream,
+             gboolean         is_notice,
+             GError         **error)
 {
   g_autoptr(MitogenStream) out = NULL;
-  gsize size = _mitogen_message_get_size (message);
+  gsize size = frame->size;
   guint64 max_size;
 
   g_mutex_lock (&self->lock);
@@ -278,7 +291,7 @@ route_message (MitogenRouter   *self,
 
   if (in_stream != NULL)
     {
-      MitogenStream *auth_stream = g_hash_table_lookup (self->routes, GUINT_TO_POINTER (message->auth_id));
+      MitogenStream *auth_stream = g_hash_table_lookup (self->routes, GUINT_TO_POINTER (frame->auth_id));
 
       /* Like reverse path filtering: the claimed authority and source must
        * both be reachable through the stream the message came on. */
@@ -286,24 +299,24 @@ route_message (MitogenRouter   *self,
         {
           g_mutex_unlock (&self->lock);
           g_message ("Router: dropped message from stream %s: bad auth_id %u (dst %u, handle %u)",
-                     _mitogen_stream_get_name (in_stream), message->auth_id,
-                     message->dst_id, message->handle);
+                     _mitogen_stream_get_name (in_stream), frame->auth_id,
+                     frame->dst_id, frame->handle);
           return FALSE;
         }
-      if (message->src_id != message->auth_id &&
-          g_hash_table_lookup (self->routes, GUINT_TO_POINTER (message->src_id)) != in_stream)
+      if (frame->src_id != frame->auth_id &&
+          g_hash_table_lookup (self->routes, GUINT_TO_POINTER (frame->src_id)) != in_stream)
         {
           g_mutex_unlock (&self->lock);
           g_message ("Router: dropped message from stream %s: bad src_id %u (dst %u, handle %u)",
-                     _mitogen_stream_get_name (in_stream), message->src_id,
-                     message->dst_id, message->handle);
+                     _mitogen_stream_get_name (in_stream), frame->src_id,
+                     frame->dst_id, frame->handle);
           return FALSE;
         }
     }
 
-  if (message->dst_id != self->context_id)
+  if (frame->dst_id != self->context_id)
     {
-      out = g_hash_table_lookup (self->routes, GUINT_TO_POINTER (message->dst_id));
+      out = g_hash_table_lookup (self->routes, GUINT_TO_POINTER (frame->dst_id));
       if (out != NULL)
         _mitogen_stream_ref (out);
       /* Remember who talks to whom beyond us: they hear of its death. */
@@ -316,7 +329,7 @@ route_message (MitogenRouter   *self,
               ids = g_hash_table_new (NULL, NULL);
               g_hash_table_insert (self->egress, in_stream, ids);
             }
-          g_hash_table_add (ids, GUINT_TO_POINTER (message->dst_id));
+          g_hash_table_add (ids, GUINT_TO_POINTER (frame->dst_id));
         }
     }
   g_mutex_unlock (&self->lock);
@@ -328,16 +341,16 @@ route_message (MitogenRouter   *self,
       g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
                    "Message of %" G_GSIZE_FORMAT " bytes is over the maximum of %" G_GUINT64_FORMAT,
                    size, max_size);
-      if (message->reply_to != 0 && message->reply_to != MITOGEN_HANDLE_IS_DEAD)
-        _mitogen_router_send_dead (self, message->src_id, message->reply_to, reason);
-      else if (message->reply_to != MITOGEN_HANDLE_IS_DEAD)
-        _mitogen_router_send_dead (self, message->dst_id, message->handle, reason);
+      if (frame->reply_to != 0 && frame->reply_to != MITOGEN_HANDLE_IS_DEAD)
+        _mitogen_router_send_dead (self, frame->src_id, frame->reply_to, reason);
+      else if (frame->reply_to != MITOGEN_HANDLE_IS_DEAD)
+        _mitogen_router_send_dead (self, frame->dst_id, frame->handle, reason);
       return FALSE;
     }
 
-  if (message->dst_id == self->context_id)
+  if (frame->dst_id == self->context_id)
     {
-      deliver_local (self, message, in_stream);
+      deliver_local (self, frame, in_stream);
       return TRUE;
     }
 
@@ -348,18 +361,18 @@ route_message (MitogenRouter   *self,
       /* A flood would flood the log too: say it at 1, 2, 4, 8... */
       if ((dropped & (dropped - 1)) == 0)
         g_message ("Router: %u dead replies dropped so far; the latest for context %u, "
-                   "whose stream is not draining", dropped, message->dst_id);
+                   "whose stream is not draining", dropped, frame->dst_id);
       return FALSE;
     }
 
-  if (out == NULL || out == in_stream || !_mitogen_stream_send (out, message))
+  if (out == NULL || out == in_stream || !_mitogen_stream_send_frame (out, frame))
     {
       g_autofree char *reason = g_strdup_printf ("no route to %u, my ID is %u",
-                                                 message->dst_id, self->context_id);
+                                                 frame->dst_id, self->context_id);
 
       g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_CHANNEL, "%s", reason);
-      if (message->reply_to != 0 && message->reply_to != MITOGEN_HANDLE_IS_DEAD)
-        _mitogen_router_send_dead (self, message->src_id, message->reply_to, reason);
+      if (frame->reply_to != 0 && frame->reply_to != MITOGEN_HANDLE_IS_DEAD)
+        _mitogen_router_send_dead (self, frame->src_id, frame->reply_to, reason);
       return FALSE;
     }
 
@@ -367,12 +380,18 @@ route_message (MitogenRouter   *self,
 }
 
 static gboolean
-route_internal (MitogenRouter   *self,
-                MitogenMessage  *message,
-                MitogenStream   *in_stream,
-                GError         **error)
+route_message (MitogenRouter   *self,
+               MitogenMessage  *message,
+               gboolean         is_notice,
+               GError         **error)
 {
-  return route_message (self, message, in_stream, FALSE, error);
+  MitogenFrame frame;
+  gboolean routed;
+
+  _mitogen_frame_init_from_message (&frame, message);
+  routed = route_frame (self, &frame, NULL, is_notice, error);
+  _mitogen_frame_clear (&frame);
+  return routed;
 }
 
 /**
@@ -400,7 +419,15 @@ mitogen_router_route (MitogenRouter   *self,
   g_return_val_if_fail (MITOGEN_IS_MESSAGE (message), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  return route_internal (self, message, NULL, error);
+  return route_message (self, message, FALSE, error);
+}
+
+gboolean
+_mitogen_router_route_frame (MitogenRouter  *self,
+                             MitogenFrame   *frame,
+                             GError        **error)
+{
+  return route_frame (self, frame, NULL, FALSE, error);
 }
 
 void
@@ -409,22 +436,22 @@ _mitogen_router_send_dead (MitogenRouter *self,
                            guint32        handle,
                            const char    *reason)
 {
-  g_autoptr(MitogenMessage) dead = mitogen_message_new_dead (handle, reason);
+  MitogenFrame dead;
 
-  dead->dst_id = dst_id;
-  dead->src_id = self->context_id;
-  dead->auth_id = self->context_id;
-  route_message (self, dead, NULL, TRUE, NULL);
+  _mitogen_frame_init (&dead, dst_id, self->context_id, self->context_id, handle,
+                       MITOGEN_HANDLE_IS_DEAD, g_bytes_new (reason, reason ? strlen (reason) : 0));
+  route_frame (self, &dead, NULL, TRUE, NULL);
+  _mitogen_frame_clear (&dead);
 }
 
 /* Streams. */
 
 static void
-on_stream_message (MitogenStream  *stream,
-                   MitogenMessage *message,
-                   gpointer        user_data)
+on_stream_message (MitogenStream *stream,
+                   MitogenFrame  *frame,
+                   gpointer       user_data)
 {
-  route_internal (MITOGEN_ROUTER (user_data), message, stream, NULL);
+  route_frame (MITOGEN_ROUTER (user_data), frame, stream, FALSE, NULL);
 }
 
 static void
@@ -773,7 +800,7 @@ on_allocate_id (MitogenRouter  *self,
   payload = _mitogen_pickle_writer_finish (&writer);
   reply = _mitogen_message_new_full (message->src_id, self->context_id, self->context_id,
                                      message->reply_to, 0, payload);
-  route_internal (self, reply, NULL, NULL);
+  route_message (self, reply, FALSE, NULL);
   g_debug ("Router: context %u got ids %u to %u", message->src_id, first, first + ID_BLOCK_SIZE - 1);
 }
 
@@ -1359,15 +1386,16 @@ mitogen_router_list_contexts (MitogenRouter *self)
   return contexts;
 }
 
-guint32
-_mitogen_router_add_internal_handler (MitogenRouter              *self,
-                                      MitogenInternalHandlerFunc  func,
-                                      gpointer                    user_data,
-                                      GDestroyNotify              destroy,
-                                      guint32                     handle,
-                                      MitogenHandlerFlags         flags,
-                                      guint32                     respondent_id,
-                                      MitogenPolicy               policy)
+static guint32
+add_handler (MitogenRouter                   *self,
+             MitogenInternalHandlerFunc       func,
+             MitogenInternalFrameHandlerFunc  frame_func,
+             gpointer                         user_data,
+             GDestroyNotify                   destroy,
+             guint32                          handle,
+             MitogenHandlerFlags              flags,
+             guint32                          respondent_id,
+             MitogenPolicy                    policy)
 {
   Handler *handler = g_new (Handler, 1);
   gboolean exited;
@@ -1382,6 +1410,7 @@ _mitogen_router_add_internal_handler (MitogenRouter              *self,
   handler->respondent_id = respondent_id;
   handler->policy = policy;
   handler->func = func;
+  handler->frame_func = frame_func;
   handler->user_data = user_data;
   handler->destroy = destroy;
 
@@ -1395,16 +1424,43 @@ _mitogen_router_add_internal_handler (MitogenRouter              *self,
    * at once, as a dead message, so a waiter never hangs. */
   if (exited)
     {
-      g_autoptr(MitogenMessage) dead = mitogen_message_new_dead (handle, "Broker has exitted");
+      MitogenFrame dead;
+      const char *reason = "Broker has exitted";
 
-      dead->dst_id = self->context_id;
-      dead->src_id = self->context_id;
-      dead->auth_id = self->context_id;
-      func (self, dead, user_data);
+      _mitogen_frame_init (&dead, self->context_id, self->context_id, self->context_id, handle,
+                           MITOGEN_HANDLE_IS_DEAD, g_bytes_new (reason, strlen (reason)));
+      handler_deliver (self, handler, &dead);
+      _mitogen_frame_clear (&dead);
       handler_unref (handler);
     }
 
   return handle;
+}
+
+guint32
+_mitogen_router_add_internal_handler (MitogenRouter              *self,
+                                      MitogenInternalHandlerFunc  func,
+                                      gpointer                    user_data,
+                                      GDestroyNotify              destroy,
+                                      guint32                     handle,
+                                      MitogenHandlerFlags         flags,
+                                      guint32                     respondent_id,
+                                      MitogenPolicy               policy)
+{
+  return add_handler (self, func, NULL, user_data, destroy, handle, flags, respondent_id, policy);
+}
+
+guint32
+_mitogen_router_add_internal_frame_handler (MitogenRouter                   *self,
+                                            MitogenInternalFrameHandlerFunc  func,
+                                            gpointer                         user_data,
+                                            GDestroyNotify                   destroy,
+                                            guint32                          handle,
+                                            MitogenHandlerFlags              flags,
+                                            guint32                          respondent_id,
+                                            MitogenPolicy                    policy)
+{
+  return add_handler (self, NULL, func, user_data, destroy, handle, flags, respondent_id, policy);
 }
 
 /* Public handlers run in the context of the thread that added them. */

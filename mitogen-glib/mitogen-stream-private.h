@@ -10,15 +10,16 @@
 #endif
 
 #include "mitogen-broker.h"
-#include "mitogen-message.h"
+#include "mitogen-frame-private.h"
 
 G_BEGIN_DECLS
 
 typedef struct _MitogenStream MitogenStream;
 
-/* Called on the broker thread for every complete frame. */
+/* Called on the broker thread for every complete frame, lent for the
+ * call. */
 typedef void (*MitogenStreamMessageFunc) (MitogenStream  *stream,
-                                          MitogenMessage *message,
+                                          MitogenFrame   *frame,
                                           gpointer        user_data);
 typedef void (*MitogenStreamFunc)        (MitogenStream *stream,
                                           gpointer       user_data);
@@ -71,6 +72,9 @@ void           _mitogen_stream_start_framing  (MitogenStream *self);
  * stream is closed. */
 gboolean       _mitogen_stream_send           (MitogenStream  *self,
                                                MitogenMessage *message);
+/* The same for a frame (its payload is referenced, not copied). */
+gboolean       _mitogen_stream_send_frame     (MitogenStream      *self,
+                                               const MitogenFrame *frame);
 /* Any thread: write raw bytes (bootstrap). */
 gboolean       _mitogen_stream_write_raw      (MitogenStream *self,
                                                GBytes        *data);

@@ -18,7 +18,7 @@
 #include "mitogen-broker-private.h"
 #include "mitogen-completion-private.h"
 #include "mitogen-error.h"
-#include "mitogen-frame-decoder.h"
+#include "mitogen-frame-decoder-private.h"
 #include "mitogen-message-private.h"
 #include "mitogen-stream-private.h"
 
@@ -249,9 +249,9 @@ _mitogen_stream_get_bytes_before_first_frame (MitogenStream *self)
 static void
 deliver_frames (MitogenStream *self)
 {
-  MitogenMessage *message;
+  MitogenFrame frame;
 
-  while (!self->closed && (message = mitogen_frame_decoder_pop (self->decoder)) != NULL)
+  while (!self->closed && _mitogen_frame_decoder_pop_frame (self->decoder, &frame))
     {
       gboolean first = !self->seen_frame;
 
@@ -267,8 +267,8 @@ deliver_frames (MitogenStream *self)
       if (first && self->on_first_frame != NULL)
         self->on_first_frame (self, self->first_frame_data);
       if (self->on_message != NULL && !self->closed)
-        self->on_message (self, message, self->user_data);
-      g_object_unref (message);
+        self->on_message (self, &frame, self->user_data);
+      _mitogen_frame_clear (&frame);
     }
 }
 
@@ -595,15 +595,27 @@ gboolean
 _mitogen_stream_send (MitogenStream  *self,
                       MitogenMessage *message)
 {
-  PendingWrite *pending = g_new0 (PendingWrite, 1);
-  GPtrArray *pieces = _mitogen_message_get_pieces (message);
+  MitogenFrame frame;
+  gboolean sent;
 
-  mitogen_message_pack_header (message, pending->header);
-  if (pieces != NULL)
-    pending->pieces = g_ptr_array_ref (pieces);
-  else if (_mitogen_message_get_size (message) > 0)
-    pending->payload = g_bytes_ref (_mitogen_message_get_data (message));
-  pending->size = MITOGEN_MESSAGE_HEADER_SIZE + _mitogen_message_get_size (message);
+  _mitogen_frame_init_from_message (&frame, message);
+  sent = _mitogen_stream_send_frame (self, &frame);
+  _mitogen_frame_clear (&frame);
+  return sent;
+}
+
+gboolean
+_mitogen_stream_send_frame (MitogenStream      *self,
+                            const MitogenFrame *frame)
+{
+  PendingWrite *pending = g_new0 (PendingWrite, 1);
+
+  _mitogen_frame_pack_header (frame, pending->header);
+  if (frame->pieces != NULL)
+    pending->pieces = g_ptr_array_ref (frame->pieces);
+  else if (frame->size > 0)
+    pending->payload = g_bytes_ref (frame->data);
+  pending->size = MITOGEN_MESSAGE_HEADER_SIZE + frame->size;
 
   return enqueue (self, pending);
 }
