@@ -31,13 +31,26 @@
  * a system call per frame. A frame that follows a read (a request after
  * its reply) or a pause is written at once. */
 #define COALESCE_USEC 50
+/* Frames up to this size (header included) are copied into a block of
+ * the queue rather than queued by reference: the payload is freed by the
+ * thread that made it (the broker thread freeing what callers allocated
+ * kept both threads on malloc's slow paths), and a burst of calls costs
+ * one allocation per block, not one per frame. A block made for a frame
+ * that is likely written at once (nothing queued) is small enough for
+ * malloc's per-thread cache; one made behind queued frames holds many. */
+#define COPY_LIMIT 4096
+#define COPY_BLOCK_SMALL (1024 - sizeof (PendingWrite))
+#define COPY_BLOCK_LARGE 16384
 
 typedef struct
 {
   guint8 header[MITOGEN_MESSAGE_HEADER_SIZE];
   GBytes *payload;    /* (owned) (nullable) */
   GPtrArray *pieces;  /* (owned) (nullable) the payload in pieces instead */
-  gsize size;         /* header + payload */
+  guint8 *block;      /* (nullable) whole frames copied, instead of the
+                       * three above: in the same allocation, after this */
+  gsize capacity;     /* bytes at @block */
+  gsize size;         /* header + payload, or the bytes in @block */
   gsize offset;       /* bytes of header + payload already written */
 } PendingWrite;
 
@@ -85,6 +98,7 @@ pending_write_free (PendingWrite *pending)
   g_clear_pointer (&pending->pieces, g_ptr_array_unref);
   g_free (pending);
 }
+
 
 MitogenStream *
 _mitogen_stream_new (MitogenBroker *broker,
@@ -441,6 +455,11 @@ flush_locked (MitogenStream *self)
           PendingWrite *pending = l->data;
           gsize skip = pending->offset;
 
+          if (pending->block != NULL)
+            {
+              add_iov (iov, &n_iov, pending->block, pending->size, &skip);
+              continue;
+            }
           add_iov (iov, &n_iov, pending->header, MITOGEN_MESSAGE_HEADER_SIZE, &skip);
           if (pending->payload != NULL)
             add_iov (iov, &n_iov, g_bytes_get_data (pending->payload, NULL),
@@ -546,28 +565,17 @@ on_writable (gint         fd,
   return done ? G_SOURCE_REMOVE : G_SOURCE_CONTINUE;
 }
 
+/* After something was queued (the queue was empty before if
+ * @was_empty): writes at once from the calling thread when nothing was
+ * queued ahead (no wake-up of the broker on the common path), unless the
+ * frame is part of a burst (COALESCE_USEC); else arms the broker's write
+ * watch. Called with the lock held; FALSE on a write error. */
 static gboolean
-enqueue (MitogenStream *self,
-         PendingWrite  *pending)
+write_or_watch_locked (MitogenStream *self,
+                       gboolean       was_empty)
 {
   gboolean ok = TRUE;
-  gboolean was_empty;
 
-  g_mutex_lock (&self->lock);
-  if (self->closed)
-    {
-      g_mutex_unlock (&self->lock);
-      pending_write_free (pending);
-      return FALSE;
-    }
-
-  was_empty = g_queue_is_empty (&self->pending);
-  g_queue_push_tail (&self->pending, pending);
-  self->queued_bytes += pending->size - pending->offset;
-
-  /* Write at once from the calling thread when nothing is queued ahead
-   * (no wake-up of the broker on the common path), unless the frame is
-   * part of a burst (COALESCE_USEC). */
   if (was_empty)
     {
       gint64 now = g_get_monotonic_time ();
@@ -583,6 +591,73 @@ enqueue (MitogenStream *self,
     }
   if (ok && !g_queue_is_empty (&self->pending))
     watch_writable_locked (self);
+  return ok;
+}
+
+static gboolean
+enqueue (MitogenStream *self,
+         PendingWrite  *pending)
+{
+  gboolean ok;
+  gboolean was_empty;
+
+  g_mutex_lock (&self->lock);
+  if (self->closed)
+    {
+      g_mutex_unlock (&self->lock);
+      pending_write_free (pending);
+      return FALSE;
+    }
+
+  was_empty = g_queue_is_empty (&self->pending);
+  g_queue_push_tail (&self->pending, pending);
+  self->queued_bytes += pending->size - pending->offset;
+  ok = write_or_watch_locked (self, was_empty);
+  g_mutex_unlock (&self->lock);
+
+  if (!ok)
+    _mitogen_broker_post (self->broker, fail_write, _mitogen_stream_ref (self));
+
+  return TRUE;
+}
+
+/* Queues a copy of @frame (at most COPY_LIMIT bytes, no pieces) at the
+ * end of the last copy block, or of a new one. */
+static gboolean
+enqueue_copy (MitogenStream      *self,
+              const MitogenFrame *frame)
+{
+  gsize size = MITOGEN_MESSAGE_HEADER_SIZE + frame->size;
+  PendingWrite *tail;
+  gboolean was_empty;
+  gboolean ok;
+
+  g_mutex_lock (&self->lock);
+  if (self->closed)
+    {
+      g_mutex_unlock (&self->lock);
+      return FALSE;
+    }
+
+  was_empty = g_queue_is_empty (&self->pending);
+  tail = g_queue_peek_tail (&self->pending);
+  if (tail == NULL || tail->block == NULL || tail->size + size > tail->capacity)
+    {
+      gsize capacity = MAX (size, was_empty ? COPY_BLOCK_SMALL : COPY_BLOCK_LARGE);
+
+      tail = g_malloc (sizeof (PendingWrite) + capacity);
+      memset (tail, 0, sizeof (PendingWrite));
+      tail->capacity = capacity;
+      tail->block = (guint8 *) (tail + 1);
+      g_queue_push_tail (&self->pending, tail);
+    }
+  _mitogen_frame_pack_header (frame, tail->block + tail->size);
+  if (frame->size > 0)
+    memcpy (tail->block + tail->size + MITOGEN_MESSAGE_HEADER_SIZE,
+            g_bytes_get_data (frame->data, NULL), frame->size);
+  tail->size += size;
+  self->queued_bytes += size;
+  ok = write_or_watch_locked (self, was_empty);
   g_mutex_unlock (&self->lock);
 
   if (!ok)
@@ -608,8 +683,12 @@ gboolean
 _mitogen_stream_send_frame (MitogenStream      *self,
                             const MitogenFrame *frame)
 {
-  PendingWrite *pending = g_new0 (PendingWrite, 1);
+  PendingWrite *pending;
 
+  if (frame->pieces == NULL && frame->size <= COPY_LIMIT - MITOGEN_MESSAGE_HEADER_SIZE)
+    return enqueue_copy (self, frame);
+
+  pending = g_new0 (PendingWrite, 1);
   _mitogen_frame_pack_header (frame, pending->header);
   if (frame->pieces != NULL)
     pending->pieces = g_ptr_array_ref (frame->pieces);

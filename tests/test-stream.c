@@ -177,6 +177,88 @@ test_stream_burst_in_order (Fixture       *fixture,
   g_assert_cmpuint (_mitogen_stream_get_queued_bytes (fixture->stream), ==, 0);
 }
 
+/* Payload sizes around the stream's copy limit (4096 bytes with the
+ * 26-byte header: frames up to it are copied into shared blocks, larger
+ * ones queued as they are), and bigger than a socket's buffer. */
+static gsize
+mixed_size (guint i)
+{
+  static const gsize sizes[] = { 4, 100, 4070, 4071, 9000, 70000, 0 };
+
+  return sizes[i % G_N_ELEMENTS (sizes)];
+}
+
+static guint8
+mixed_byte (guint i,
+            gsize offset)
+{
+  return (guint8) (i * 7 + offset);
+}
+
+static void
+test_stream_mixed_sizes_in_order (Fixture       *fixture,
+                                  gconstpointer  data)
+{
+  const guint count = 700;
+  g_autoptr(MitogenFrameDecoder) decoder = mitogen_frame_decoder_new (MAX_SIZE);
+  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  guint seen = 0;
+
+  g_test_summary ("Small frames (copied into the stream's blocks) and large ones (queued as "
+                  "they are) sent in a burst the peer does not read yet arrive whole, "
+                  "byte for byte and in order");
+
+  for (guint i = 0; i < count; i++)
+    {
+      gsize size = mixed_size (i);
+      guint8 *payload = g_malloc (size + 1);
+      g_autoptr(GBytes) bytes = NULL;
+      g_autoptr(MitogenMessage) message = NULL;
+
+      for (gsize j = 0; j < size; j++)
+        payload[j] = mixed_byte (i, j);
+      bytes = g_bytes_new_take (payload, size);
+      message = mitogen_message_new (1000 + i, bytes);
+      g_assert_true (_mitogen_stream_send (fixture->stream, message));
+    }
+  /* Most of it is queued: the socket's buffer holds a fraction. */
+  g_assert_cmpuint (_mitogen_stream_get_queued_bytes (fixture->stream), >, 0);
+
+  while (seen < count)
+    {
+      struct pollfd pfd = { .fd = fixture->peer, .events = POLLIN };
+      guint8 buffer[16384];
+      MitogenMessage *message;
+      gssize n;
+      int ready;
+
+      ready = poll (&pfd, 1, (int) MAX (0, (deadline - g_get_monotonic_time ()) / 1000));
+      if (ready < 0 && errno == EINTR)
+        continue;
+      g_assert_cmpint (ready, ==, 1);   /* else: timed out */
+      n = read (fixture->peer, buffer, sizeof buffer);
+      if (n < 0 && errno == EINTR)
+        continue;
+      g_assert_cmpint (n, >, 0);
+      g_assert_true (mitogen_frame_decoder_feed (decoder, buffer, n, NULL));
+      while ((message = mitogen_frame_decoder_pop (decoder)) != NULL)
+        {
+          gsize size;
+          const guint8 *got = g_bytes_get_data (mitogen_message_get_data (message), &size);
+
+          g_assert_cmpuint (mitogen_message_get_handle (message), ==, 1000 + seen);
+          g_assert_cmpuint (size, ==, mixed_size (seen));
+          for (gsize j = 0; j < size; j++)
+            if (got[j] != mixed_byte (seen, j))
+              g_error ("frame %u: byte %" G_GSIZE_FORMAT " is %u, not %u",
+                       seen, j, got[j], mixed_byte (seen, j));
+          g_object_unref (message);
+          seen++;
+        }
+    }
+  g_assert_cmpuint (_mitogen_stream_get_queued_bytes (fixture->stream), ==, 0);
+}
+
 typedef struct
 {
   MitogenStream *stream;
@@ -219,6 +301,8 @@ main (int argc, char *argv[])
 
   g_test_add ("/stream/burst-in-order", Fixture, NULL,
               fixture_setup, test_stream_burst_in_order, fixture_teardown);
+  g_test_add ("/stream/mixed-sizes-in-order", Fixture, NULL,
+              fixture_setup, test_stream_mixed_sizes_in_order, fixture_teardown);
   g_test_add ("/stream/close-writes-queued", Fixture, NULL,
               fixture_setup, test_stream_close_writes_queued, fixture_teardown);
 
