@@ -14,11 +14,12 @@
 
 G_BEGIN_DECLS
 
-/* What a frame says, held on the stack of whoever routes it: frames go
- * from stream to stream, and replies to the calls waiting for them,
- * without a MitogenMessage (making and freeing a GObject costs ~300 ns on
- * GLib 2.74, and a call made two). One is made only for a handler that
- * takes messages, once, by _mitogen_frame_get_message().
+/* What a frame says, held by value (on the stack of whoever routes it,
+ * or in a frame decoder's queue): frames go from stream to stream, and
+ * replies to the calls waiting for them, without a MitogenMessage (making
+ * and freeing a GObject costs ~300 ns on GLib 2.74, and a call made two).
+ * One is made only for a handler that takes messages, once, by
+ * _mitogen_frame_get_message().
  *
  * Owned by one thread; clear it with _mitogen_frame_clear(). */
 typedef struct

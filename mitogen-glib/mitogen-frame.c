@@ -17,6 +17,22 @@ pieces_size (GPtrArray *pieces)
   return size;
 }
 
+static void
+init_header (MitogenFrame *frame,
+             guint32       dst_id,
+             guint32       src_id,
+             guint32       auth_id,
+             guint32       handle,
+             guint32       reply_to)
+{
+  frame->dst_id = dst_id;
+  frame->src_id = src_id;
+  frame->auth_id = auth_id;
+  frame->handle = handle;
+  frame->reply_to = reply_to;
+  frame->message = NULL;
+}
+
 void
 _mitogen_frame_init (MitogenFrame *frame,
                      guint32       dst_id,
@@ -26,16 +42,11 @@ _mitogen_frame_init (MitogenFrame *frame,
                      guint32       reply_to,
                      GBytes       *data)
 {
-  frame->dst_id = dst_id;
-  frame->src_id = src_id;
-  frame->auth_id = auth_id;
-  frame->handle = handle;
-  frame->reply_to = reply_to;
+  init_header (frame, dst_id, src_id, auth_id, handle, reply_to);
   /* Never a NULL buffer: consumers may treat the payload as a string. */
   frame->data = data != NULL ? data : g_bytes_new_static ("", 0);
   frame->pieces = NULL;
   frame->size = g_bytes_get_size (frame->data);
-  frame->message = NULL;
 }
 
 void
@@ -53,8 +64,8 @@ _mitogen_frame_init_from_writer (MitogenFrame        *frame,
                            _mitogen_pickle_writer_finish (writer));
       return;
     }
-  _mitogen_frame_init (frame, dst_id, src_id, auth_id, handle, reply_to, NULL);
-  g_clear_pointer (&frame->data, g_bytes_unref);
+  init_header (frame, dst_id, src_id, auth_id, handle, reply_to);
+  frame->data = NULL;
   frame->pieces = _mitogen_pickle_writer_finish_pieces (writer);
   frame->size = pieces_size (frame->pieces);
 }
@@ -65,11 +76,8 @@ _mitogen_frame_init_from_message (MitogenFrame   *frame,
 {
   GPtrArray *pieces = _mitogen_message_get_pieces (message);
 
-  frame->dst_id = message->dst_id;
-  frame->src_id = message->src_id;
-  frame->auth_id = message->auth_id;
-  frame->handle = message->handle;
-  frame->reply_to = message->reply_to;
+  init_header (frame, message->dst_id, message->src_id, message->auth_id,
+               message->handle, message->reply_to);
   frame->data = pieces == NULL ? g_bytes_ref (_mitogen_message_get_data (message)) : NULL;
   frame->pieces = pieces != NULL ? g_ptr_array_ref (pieces) : NULL;
   frame->size = _mitogen_message_get_size (message);
