@@ -441,6 +441,58 @@ check_call_args (GVariant  *args,
   return TRUE;
 }
 
+/* What every call does first: checks the arguments and pickles the call
+ * into @writer. Floating references are sunk (and dropped) whatever
+ * happens. Returns the router to send it with, or %NULL with @error set
+ * (@writer is then not initialised). */
+static MitogenRouter *
+prepare_call (MitogenContext      *self,
+              const char          *module,
+              const char          *class_name,
+              const char          *function,
+              GVariant            *args,
+              GVariant            *kwargs,
+              MitogenPickleWriter *writer,
+              GError             **error)
+{
+  g_autoptr(MitogenRouter) router = NULL;
+  gboolean pickled = FALSE;
+
+  if (args != NULL)
+    g_variant_ref_sink (args);
+  if (kwargs != NULL)
+    g_variant_ref_sink (kwargs);
+  if (check_call_args (args, kwargs, error))
+    {
+      router = dup_router (self, error);
+      if (router != NULL)
+        pickled = pickle_call (writer, module, class_name, function, args, kwargs, error);
+    }
+  g_clear_pointer (&args, g_variant_unref);
+  g_clear_pointer (&kwargs, g_variant_unref);
+
+  return pickled ? g_steal_pointer (&router) : NULL;
+}
+
+/* Sends the call in @writer (cleared), its reply going to @reply_to. */
+static gboolean
+send_call (MitogenContext       *self,
+           MitogenRouter        *router,
+           MitogenPickleWriter  *writer,
+           guint32               reply_to,
+           GError              **error)
+{
+  guint32 own_id = mitogen_router_get_context_id (router);
+  MitogenFrame frame;
+  gboolean routed;
+
+  _mitogen_frame_init_from_writer (&frame, self->context_id, own_id, own_id,
+                                   MITOGEN_HANDLE_CALL_FUNCTION, reply_to, writer);
+  routed = _mitogen_router_route_frame (router, &frame, error);
+  _mitogen_frame_clear (&frame);
+  return routed;
+}
+
 /* Sends a CALL_FUNCTION. With @out_receiver, a reply receiver is made
  * and returned; a request that cannot be routed still succeeds then,
  * because the router has already put a dead reply in that receiver. */
@@ -456,43 +508,36 @@ start_call (MitogenContext   *self,
 {
   g_autoptr(MitogenRouter) router = NULL;
   MitogenPickleWriter writer;
-  gboolean pickled = FALSE;
-  MitogenFrame frame;
-  MitogenReceiver *receiver = NULL;
-  guint32 own_id;
-  gboolean routed;
+  MitogenReceiver *receiver;
 
-  /* Floating references are sunk (and dropped) whatever happens. */
-  if (args != NULL)
-    g_variant_ref_sink (args);
-  if (kwargs != NULL)
-    g_variant_ref_sink (kwargs);
-  if (check_call_args (args, kwargs, error))
-    {
-      router = dup_router (self, error);
-      if (router != NULL)
-        pickled = pickle_call (&writer, module, class_name, function, args, kwargs, error);
-    }
-  g_clear_pointer (&args, g_variant_unref);
-  g_clear_pointer (&kwargs, g_variant_unref);
-  if (!pickled)
+  router = prepare_call (self, module, class_name, function, args, kwargs, &writer, error);
+  if (router == NULL)
     return FALSE;
+  if (out_receiver == NULL)
+    return send_call (self, router, &writer, 0, error);
 
-  own_id = mitogen_router_get_context_id (router);
-  if (out_receiver != NULL)
-    receiver = mitogen_receiver_new (router, 0, FALSE, self);
-  _mitogen_frame_init_from_writer (&frame, self->context_id, own_id, own_id,
-                                   MITOGEN_HANDLE_CALL_FUNCTION,
-                                   receiver ? mitogen_receiver_get_handle (receiver) : 0,
-                                   &writer);
-  /* With a receiver, a failure to route comes to it as a dead message. */
-  routed = _mitogen_router_route_frame (router, &frame, receiver == NULL ? error : NULL);
-  _mitogen_frame_clear (&frame);
-  if (receiver == NULL)
-    return routed;
-
+  receiver = mitogen_receiver_new (router, 0, FALSE, self);
+  send_call (self, router, &writer, mitogen_receiver_get_handle (receiver), NULL);
   *out_receiver = receiver;
   return TRUE;
+}
+
+/* The result a reply carries: its payload, or, for a dead message, %NULL
+ * and the error that says why. */
+static GBytes *
+reply_from_frame (MitogenFrame  *frame,
+                  GError       **error)
+{
+  g_autoptr(GBytes) payload = _mitogen_frame_dup_data (frame);
+
+  if (frame->reply_to == MITOGEN_HANDLE_IS_DEAD)
+    {
+      g_autofree char *reason = _mitogen_dead_reason (payload);
+
+      g_set_error_literal (error, MITOGEN_ERROR, MITOGEN_ERROR_CHANNEL, reason);
+      return NULL;
+    }
+  return g_steal_pointer (&payload);
 }
 
 /* The asynchronous call path. The reply handle is an internal router
@@ -556,7 +601,7 @@ pending_call_on_reply (MitogenRouter *router,
   PendingCall *call = user_data;
   g_autoptr(GTask) task = pending_call_take_task (call);
   GCancellable *cancellable;
-  g_autoptr(GBytes) payload = NULL;
+  GBytes *payload;
   GError *error = NULL;
 
   if (task == NULL)
@@ -564,17 +609,10 @@ pending_call_on_reply (MitogenRouter *router,
   cancellable = g_task_get_cancellable (task);
   if (cancellable != NULL)
     g_cancellable_disconnect (cancellable, GPOINTER_TO_SIZE (g_task_get_task_data (task)));
-  payload = _mitogen_frame_dup_data (frame);
   /* Decoding waits for mitogen_context_call_finish(), on the caller's
    * thread: the broker thread only moves bytes. */
-  if (frame->reply_to == MITOGEN_HANDLE_IS_DEAD)
-    {
-      g_autofree char *reason = _mitogen_dead_reason (payload);
-
-      error = g_error_new_literal (MITOGEN_ERROR, MITOGEN_ERROR_CHANNEL, reason);
-      g_clear_pointer (&payload, g_bytes_unref);
-    }
-  _mitogen_complete_in_context (g_steal_pointer (&task), g_steal_pointer (&payload), error);
+  payload = reply_from_frame (frame, &error);
+  _mitogen_complete_in_context (g_steal_pointer (&task), payload, error);
 }
 
 static void
@@ -602,27 +640,13 @@ start_call_async (MitogenContext *self,
 {
   g_autoptr(MitogenRouter) router = NULL;
   MitogenPickleWriter writer;
-  gboolean pickled = FALSE;
-  MitogenFrame frame;
   GCancellable *cancellable = g_task_get_cancellable (task);
   GError *error = NULL;
   PendingCall *call;
-  guint32 own_id;
   gulong cancel_id = 0;
 
-  if (args != NULL)
-    g_variant_ref_sink (args);
-  if (kwargs != NULL)
-    g_variant_ref_sink (kwargs);
-  if (check_call_args (args, kwargs, &error))
-    {
-      router = dup_router (self, &error);
-      if (router != NULL)
-        pickled = pickle_call (&writer, module, class_name, function, args, kwargs, &error);
-    }
-  g_clear_pointer (&args, g_variant_unref);
-  g_clear_pointer (&kwargs, g_variant_unref);
-  if (!pickled)
+  router = prepare_call (self, module, class_name, function, args, kwargs, &writer, &error);
+  if (router == NULL)
     {
       g_task_return_error (task, error);
       g_object_unref (task);
@@ -649,12 +673,11 @@ start_call_async (MitogenContext *self,
       g_task_set_task_data (task, GSIZE_TO_POINTER (cancel_id), NULL);
     }
 
-  own_id = mitogen_router_get_context_id (router);
-  _mitogen_frame_init_from_writer (&frame, self->context_id, own_id, own_id,
-                                   MITOGEN_HANDLE_CALL_FUNCTION, call->handle, &writer);
+  /* A failure to route comes to the handler as a dead reply. */
   if (g_atomic_pointer_get (&call->task) != NULL)
-    _mitogen_router_route_frame (router, &frame, NULL);
-  _mitogen_frame_clear (&frame);
+    send_call (self, router, &writer, call->handle, NULL);
+  else
+    _mitogen_pickle_writer_clear (&writer);
   pending_call_unref (call);
 }
 
@@ -740,6 +763,149 @@ mitogen_context_call_finish (MitogenContext  *self,
   return _mitogen_unpickle_result (reply, error);
 }
 
+/* The blocking call path: as the asynchronous one (an internal handler
+ * takes the reply frame, no receiver, latch or message is made), with the
+ * reply handed to the waiting thread under a mutex. The reply, the
+ * deadline and the cancellable race; whichever sets @done first wins. */
+typedef struct
+{
+  gatomicrefcount ref_count;
+  GMutex lock;
+  GCond cond;
+  gboolean done;               /* (lock) */
+  GBytes *payload;             /* (lock) (owned) (nullable) */
+  GError *error;               /* (lock) (owned) (nullable) */
+} SyncCall;
+
+static SyncCall *
+sync_call_ref (SyncCall *call)
+{
+  g_atomic_ref_count_inc (&call->ref_count);
+  return call;
+}
+
+static void
+sync_call_unref (gpointer data)
+{
+  SyncCall *call = data;
+
+  if (!g_atomic_ref_count_dec (&call->ref_count))
+    return;
+  g_clear_pointer (&call->payload, g_bytes_unref);
+  g_clear_error (&call->error);
+  g_mutex_clear (&call->lock);
+  g_cond_clear (&call->cond);
+  g_free (call);
+}
+
+/* Completes @call with @payload or @error (both transfer full), unless it
+ * is done already. */
+static void
+sync_call_complete (SyncCall *call,
+                    GBytes   *payload,
+                    GError   *error)
+{
+  g_mutex_lock (&call->lock);
+  if (!call->done)
+    {
+      call->done = TRUE;
+      call->payload = g_steal_pointer (&payload);
+      call->error = g_steal_pointer (&error);
+      g_cond_signal (&call->cond);
+    }
+  g_mutex_unlock (&call->lock);
+  g_clear_pointer (&payload, g_bytes_unref);
+  g_clear_error (&error);
+}
+
+static void
+sync_call_on_reply (MitogenRouter *router,
+                    MitogenFrame  *frame,
+                    gpointer       user_data)
+{
+  GError *error = NULL;
+  GBytes *payload = reply_from_frame (frame, &error);
+
+  sync_call_complete (user_data, payload, error);
+}
+
+/* Runs on the cancelling thread, or in g_cancellable_connect() itself. */
+static void
+sync_call_on_cancelled (GCancellable *cancellable,
+                        gpointer      user_data)
+{
+  sync_call_complete (user_data, NULL,
+                      g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "Operation was cancelled"));
+}
+
+/* Sends the call in @writer (cleared) and waits for its reply's payload:
+ * %NULL with %MITOGEN_ERROR_CHANNEL (a dead reply: the context
+ * disconnected, no route...), %MITOGEN_ERROR_TIMEOUT or
+ * %G_IO_ERROR_CANCELLED. */
+static GBytes *
+sync_call (MitogenContext       *self,
+           MitogenRouter        *router,
+           MitogenPickleWriter  *writer,
+           gint64                timeout_usec,
+           GCancellable         *cancellable,
+           GError              **error)
+{
+  SyncCall *call = g_new0 (SyncCall, 1);
+  gint64 deadline = timeout_usec < 0 ? -1 : g_get_monotonic_time () + timeout_usec;
+  gulong cancel_id = 0;
+  GBytes *payload;
+  gboolean answered;
+  guint32 handle;
+
+  g_atomic_ref_count_init (&call->ref_count);
+  g_mutex_init (&call->lock);
+  g_cond_init (&call->cond);
+  /* The handler holds one reference, the cancellable (if any) another. */
+  handle = _mitogen_router_add_internal_frame_handler (router, sync_call_on_reply,
+                                                       sync_call_ref (call), sync_call_unref,
+                                                       0, MITOGEN_HANDLER_FLAGS_NONE,
+                                                       self->context_id, MITOGEN_POLICY_ANY);
+  /* Already cancelled: the callback runs now and the call is never sent. */
+  if (cancellable != NULL)
+    cancel_id = g_cancellable_connect (cancellable, G_CALLBACK (sync_call_on_cancelled),
+                                       sync_call_ref (call), sync_call_unref);
+
+  g_mutex_lock (&call->lock);
+  answered = call->done;
+  g_mutex_unlock (&call->lock);
+  /* A failure to route comes to the handler as a dead reply. */
+  if (!answered)
+    send_call (self, router, writer, handle, NULL);
+  else
+    _mitogen_pickle_writer_clear (writer);
+
+  g_mutex_lock (&call->lock);
+  while (!call->done)
+    {
+      if (deadline < 0)
+        g_cond_wait (&call->cond, &call->lock);
+      else if (!g_cond_wait_until (&call->cond, &call->lock, deadline) && !call->done)
+        {
+          call->done = TRUE;
+          call->error = g_error_new_literal (MITOGEN_ERROR, MITOGEN_ERROR_TIMEOUT, "Timed out");
+        }
+    }
+  payload = g_steal_pointer (&call->payload);
+  if (payload == NULL)
+    g_propagate_error (error, g_steal_pointer (&call->error));
+  g_mutex_unlock (&call->lock);
+
+  if (cancel_id != 0)
+    g_cancellable_disconnect (cancellable, cancel_id);
+  /* Timed out or cancelled, a late reply finds no handler and is dropped
+   * (after a reply, dead or not, the one-shot handler is gone already). */
+  if (payload == NULL)
+    mitogen_router_del_handler (router, handle);
+  sync_call_unref (call);
+
+  return payload;
+}
+
 /**
  * mitogen_context_call_sync:
  * @self: a context
@@ -757,6 +923,9 @@ mitogen_context_call_finish (MitogenContext  *self,
  *
  * Calls a function as [method@Mitogen.Context.call_async] does and waits
  * for its result, blocking the calling thread (no main loop is needed).
+ * Cancelling @cancellable (from another thread) or the timeout stops the
+ * wait; the call itself may still run, and its result is then dropped. A
+ * call whose @cancellable is already cancelled is not sent.
  *
  * Returns: (transfer full): the return value, or %NULL with @error set as
  *   for [method@Mitogen.Context.call_finish], or %MITOGEN_ERROR_TIMEOUT
@@ -774,32 +943,36 @@ mitogen_context_call_sync (MitogenContext  *self,
                            GCancellable    *cancellable,
                            GError         **error)
 {
-  g_autoptr(MitogenReceiver) receiver = NULL;
-  g_autoptr(MitogenMessage) reply = NULL;
+  g_autoptr(MitogenRouter) router = NULL;
+  g_autoptr(GBytes) reply = NULL;
+  MitogenPickleWriter writer;
+  GError *local_error = NULL;
 
   g_return_val_if_fail (MITOGEN_IS_CONTEXT (self), NULL);
   g_return_val_if_fail (module != NULL, NULL);
   g_return_val_if_fail (function != NULL, NULL);
+  g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  if (!start_call (self, module, class_name, function, args, kwargs, &receiver, error))
+  router = prepare_call (self, module, class_name, function, args, kwargs, &writer, error);
+  if (router == NULL)
     return NULL;
-  reply = mitogen_receiver_get (receiver, timeout_usec, cancellable, error);
-  mitogen_receiver_close (receiver);
+  reply = sync_call (self, router, &writer, timeout_usec, cancellable, &local_error);
   if (reply == NULL)
     {
-      if (error != NULL && g_error_matches (*error, MITOGEN_ERROR, MITOGEN_ERROR_TIMEOUT))
+      if (g_error_matches (local_error, MITOGEN_ERROR, MITOGEN_ERROR_TIMEOUT))
         {
-          g_clear_error (error);
-          g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_TIMEOUT,
+          g_clear_error (&local_error);
+          g_set_error (&local_error, MITOGEN_ERROR, MITOGEN_ERROR_TIMEOUT,
                        "%s.%s%s%s() in context %u did not return within %.3f s",
                        module, class_name ? class_name : "", class_name ? "." : "", function,
                        self->context_id, timeout_usec / (double) G_USEC_PER_SEC);
         }
+      g_propagate_error (error, local_error);
       return NULL;
     }
 
-  return mitogen_message_unpickle (reply, error);
+  return _mitogen_unpickle_result (reply, error);
 }
 
 /**

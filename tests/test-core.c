@@ -538,6 +538,72 @@ test_call_timeout (Fixture       *fixture,
   g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_TIMEOUT);
 }
 
+static gpointer
+cancel_soon (gpointer data)
+{
+  g_usleep (G_USEC_PER_SEC / 5);
+  g_cancellable_cancel (data);
+  return NULL;
+}
+
+static void
+test_call_sync_cancel (Fixture       *fixture,
+                       gconstpointer  data)
+{
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) result = NULL;
+  g_autoptr(GVariant) after = NULL;
+  GThread *canceller;
+
+  g_test_summary ("A blocking call cancelled from another thread fails with CANCELLED; "
+                  "its late reply is dropped and the next call gets its own result");
+  if (fixture->router == NULL)
+    return;
+
+  canceller = g_thread_new ("canceller", cancel_soon, cancellable);
+  result = mitogen_context_call_sync (fixture->context, "mitogen_test_helpers", NULL, "sleep",
+                                      g_variant_new ("(d)", 0.5), NULL, CALL_TIMEOUT, cancellable, &error);
+  g_thread_join (canceller);
+  g_assert_null (result);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&error);
+
+  /* Sent before the sleep's reply (0.5) comes: that reply must not be
+   * taken for this one. */
+  after = call (fixture, "add", g_variant_new ("(xx)", (gint64) 2, (gint64) 3), &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_variant_get_int64 (after), ==, 5);
+}
+
+static void
+test_call_sync_cancelled_before (Fixture       *fixture,
+                                 gconstpointer  data)
+{
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) first = NULL;
+  g_autoptr(GVariant) result = NULL;
+  g_autoptr(GVariant) second = NULL;
+
+  g_test_summary ("A blocking call with a cancellable already cancelled fails with "
+                  "CANCELLED and is never sent");
+  if (fixture->router == NULL)
+    return;
+
+  first = call (fixture, "increment", NULL, &error);
+  g_assert_no_error (error);
+  g_cancellable_cancel (cancellable);
+  result = mitogen_context_call_sync (fixture->context, "mitogen_test_helpers", NULL, "increment",
+                                      NULL, NULL, CALL_TIMEOUT, cancellable, &error);
+  g_assert_null (result);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&error);
+  second = call (fixture, "increment", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_variant_get_int64 (second), ==, g_variant_get_int64 (first) + 1);
+}
+
 static void
 on_disconnected (MitogenContext *context,
                  gpointer        user_data)
@@ -1983,6 +2049,8 @@ main (int argc, char **argv)
       ADD ("call/async-other-thread", test_call_async_other_thread);
       ADD ("call/cancel", test_cancel_call);
       ADD ("call/timeout", test_call_timeout);
+      ADD ("call/sync-cancel", test_call_sync_cancel);
+      ADD ("call/sync-cancelled-before", test_call_sync_cancelled_before);
       ADD ("child-killed-mid-call", test_child_killed_mid_call);
       ADD ("logs-forwarded", test_logs_forwarded);
       ADD ("context-shutdown", test_context_shutdown);
