@@ -379,21 +379,6 @@ route_frame (MitogenRouter   *self,
   return TRUE;
 }
 
-static gboolean
-route_message (MitogenRouter   *self,
-               MitogenMessage  *message,
-               gboolean         is_notice,
-               GError         **error)
-{
-  MitogenFrame frame;
-  gboolean routed;
-
-  _mitogen_frame_init_from_message (&frame, message);
-  routed = route_frame (self, &frame, NULL, is_notice, error);
-  _mitogen_frame_clear (&frame);
-  return routed;
-}
-
 /**
  * mitogen_router_route:
  * @self: a router
@@ -415,11 +400,17 @@ mitogen_router_route (MitogenRouter   *self,
                       MitogenMessage  *message,
                       GError         **error)
 {
+  MitogenFrame frame;
+  gboolean routed;
+
   g_return_val_if_fail (MITOGEN_IS_ROUTER (self), FALSE);
   g_return_val_if_fail (MITOGEN_IS_MESSAGE (message), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  return route_message (self, message, FALSE, error);
+  _mitogen_frame_init_from_message (&frame, message);
+  routed = route_frame (self, &frame, NULL, FALSE, error);
+  _mitogen_frame_clear (&frame);
+  return routed;
 }
 
 gboolean
@@ -754,8 +745,7 @@ on_allocate_id (MitogenRouter  *self,
                 gpointer        user_data)
 {
   MitogenPickleWriter writer;
-  g_autoptr(GBytes) payload = NULL;
-  g_autoptr(MitogenMessage) reply = NULL;
+  MitogenFrame reply;
   MitogenStream *via;
   gboolean exhausted;
   guint32 first = 0;
@@ -797,10 +787,10 @@ on_allocate_id (MitogenRouter  *self,
   _mitogen_pickle_writer_int64 (&writer, first);
   _mitogen_pickle_writer_int64 (&writer, (gint64) first + ID_BLOCK_SIZE);
   _mitogen_pickle_writer_tuple_n (&writer, 2);
-  payload = _mitogen_pickle_writer_finish (&writer);
-  reply = _mitogen_message_new_full (message->src_id, self->context_id, self->context_id,
-                                     message->reply_to, 0, payload);
-  route_message (self, reply, FALSE, NULL);
+  _mitogen_frame_init_from_writer (&reply, message->src_id, self->context_id, self->context_id,
+                                   message->reply_to, 0, &writer);
+  route_frame (self, &reply, NULL, FALSE, NULL);
+  _mitogen_frame_clear (&reply);
   g_debug ("Router: context %u got ids %u to %u", message->src_id, first, first + ID_BLOCK_SIZE - 1);
 }
 
