@@ -12,12 +12,16 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <glib/gstdio.h>
 #include <mitogen-glib.h>
 
+#include "mitogen-connection-private.h"
+#include "mitogen-router-private.h"
+#include "mitogen-stream-private.h"
 #include "test-time-scale.h"
 
 #define UPSTREAM_CORE "/usr/lib/python3/dist-packages/mitogen/core.py"
@@ -1059,6 +1063,76 @@ connect_via (Fixture         *fixture,
   return mitogen_router_local (fixture->router, options, NULL, error);
 }
 
+/* Asserts that @context's process has a Unix stream socket with @expected
+ * bytes of send buffer, and (own runtime) no other socket. */
+static void
+assert_child_send_buffer (MitogenContext *context,
+                          const Mode     *mode,
+                          int             expected)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) sizes = NULL;
+  guint n_expected = 0;
+
+  sizes = mitogen_context_call_sync (context, "mitogen_test_helpers", NULL, "socket_send_buffers",
+                                     NULL, NULL, CALL_TIMEOUT, NULL, &error);
+  g_assert_no_error (error);
+  /* A list arrives as av. Our runtime has one socket; the upstream child
+   * makes more of its own (latches, output capture), with the default. */
+  g_assert_cmpstr (g_variant_get_type_string (sizes), ==, "av");
+  if (!mode->upstream)
+    g_assert_cmpuint (g_variant_n_children (sizes), ==, 1);
+  for (gsize i = 0; i < g_variant_n_children (sizes); i++)
+    {
+      g_autoptr(GVariant) item = g_variant_get_child_value (sizes, i);
+      g_autoptr(GVariant) item_size = g_variant_get_variant (item);
+
+      if (g_variant_get_int64 (item_size) == expected)
+        n_expected++;
+    }
+  g_assert_cmpuint (n_expected, ==, 1);
+}
+
+static void
+test_socket_buffers (Fixture       *fixture,
+                     gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MitogenStream) stream = NULL;
+  g_autoptr(MitogenContext) second = NULL;
+  g_autofree char *wmem_max_text = NULL;
+  const Mode *mode = data;
+  guint64 wmem_max;
+  int expected, size;
+  socklen_t length = sizeof size;
+
+  g_test_summary ("Both ends of a local child's socket take the larger send buffer "
+                  "(the kernel's doubled figure, within net.core.wmem_max), "
+                  "and so does a child's own local child with our runtime");
+  if (fixture->router == NULL)
+    return;
+  if (!g_file_get_contents ("/proc/sys/net/core/wmem_max", &wmem_max_text, NULL, NULL))
+    {
+      g_test_skip ("/proc/sys/net/core/wmem_max cannot be read here");
+      return;
+    }
+  wmem_max = g_ascii_strtoull (wmem_max_text, NULL, 10);
+  expected = 2 * (int) MIN ((guint64) MITOGEN_LOCAL_SOCKET_BUFFER_BYTES, wmem_max);
+
+  stream = _mitogen_router_dup_stream (fixture->router, mitogen_context_get_context_id (fixture->context));
+  g_assert_nonnull (stream);
+  g_assert_cmpint (getsockopt (_mitogen_stream_get_fd (stream), SOL_SOCKET, SO_SNDBUF, &size, &length), ==, 0);
+  g_assert_cmpint (size, ==, expected);
+  assert_child_send_buffer (fixture->context, mode, expected);
+
+  /* Upstream's mitogen.parent makes the next hop's socket: not ours. */
+  if (mode->upstream)
+    return;
+  second = connect_via (fixture, mode, fixture->context, &error);
+  g_assert_no_error (error);
+  assert_child_send_buffer (second, mode, expected);
+}
+
 static void
 test_via_chain (Fixture       *fixture,
                 gconstpointer  data)
@@ -2038,6 +2112,7 @@ main (int argc, char **argv)
         g_test_add (name, Fixture, modes[i].mode, fixture_setup, func, fixture_teardown); \
       } G_STMT_END
       ADD ("call/pid", test_call_pid);
+      ADD ("socket-buffers", test_socket_buffers);
       ADD ("call/values", test_call_values);
       ADD ("call/big-bytes", test_call_big_bytes);
       ADD ("call/types-from-child", test_call_types_from_child);

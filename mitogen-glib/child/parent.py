@@ -52,6 +52,10 @@ _monotonic = time.monotonic
 _IN = select.POLLIN
 _OUT = select.POLLOUT
 _GRACE = 1.0            # seconds children get to exit after SHUTDOWN
+# Send buffer asked for on each end of a local child's socket pair, as the
+# C master does (MITOGEN_LOCAL_SOCKET_BUFFER_BYTES): big frames then cross
+# with fewer stops and wake-ups.  The kernel doubles it and may clamp it.
+_SOCKET_BUFFER = 512 * 1024
 
 # Failure codes of _proxy_connect (the master maps them to GError codes).
 BAD_PASSWORD = 'BAD_PASSWORD'
@@ -66,6 +70,17 @@ class ConnectError(core.StreamError):
     def __init__(self, code, text):
         core.StreamError.__init__(self, '%s', text)
         self.code = code
+
+
+def _socketpair():
+    pair = socket.socketpair()
+    for sock in pair:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF,
+                            _SOCKET_BUFFER)
+        except OSError:
+            pass        # a smaller buffer only costs speed
+    return pair
 
 
 def _text(value):
@@ -538,7 +553,7 @@ class _Boot(object):
                 self.data = self.diag = master
                 stdio = stderr = slave
             else:
-                ours, theirs = socket.socketpair()
+                ours, theirs = _socketpair()
                 self.data = ours.detach()
                 stdio = theirs.detach()
                 child.append(stdio)
@@ -1459,7 +1474,7 @@ class _Hub(object):
         """Fork this process into a new child context."""
         import warnings
         context_id = self.allocate_id(30.0)
-        ours, theirs = socket.socketpair()
+        ours, theirs = _socketpair()
         for fp in sys.stdout, sys.stderr:
             try:
                 fp.flush()

@@ -143,3 +143,31 @@ def boot_kind():
     """How mitogen-glib's own runtime started: 'source' or 'bytecode' (its
     eager parts compiled ahead by the master's helper)."""
     return 'bytecode' if vars(sys.modules['mitogen.core']).get('_code') else 'source'
+
+
+def socket_send_buffers():
+    """SO_SNDBUF of every Unix stream socket this process has descriptors
+    of (a local child has one, its stream to the parent, maybe under two
+    descriptors)."""
+    import socket
+    import stat
+    sizes = []
+    seen = set()
+    for name in os.listdir('/proc/self/fd'):
+        fd = int(name)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISSOCK(st.st_mode) or st.st_ino in seen:
+                continue
+            seen.add(st.st_ino)
+            sock = socket.socket(fileno=os.dup(fd))
+        except OSError:
+            continue
+        try:
+            if sock.family == socket.AF_UNIX and \
+                    sock.type == socket.SOCK_STREAM:
+                sizes.append(sock.getsockopt(socket.SOL_SOCKET,
+                                             socket.SO_SNDBUF))
+        finally:
+            sock.close()
+    return sizes
