@@ -76,6 +76,7 @@ BytesType = bytes
 UnicodeType = str
 
 _HDR = _struct.Struct('>HLLLLLL')
+_INT = _struct.Struct('<3sic').pack      # a pickled int (BININT)
 _OWN_FILE = sys._getframe().f_code.co_filename
 _ModuleSpec = sys.modules['_frozen_importlib'].ModuleSpec
 _get_ident = _thread.get_ident
@@ -373,8 +374,15 @@ def _dump(obj):
 
 
 def _dumps(obj):
-    # Big bytes come as parts (not copied into the pickle): the same bytes
-    # as pickle.dumps gives, to be written as they are.
+    # None and small ints, the commonest results, are encoded here: the 4 KiB
+    # output buffer of _pickle.dumps is a large malloc per reply, which makes
+    # malloc consolidate its fast bins each time.  Big bytes come as parts
+    # (not copied into the pickle): the same bytes as pickle.dumps gives, to
+    # be written as they are.
+    if obj is None:
+        return b'\x80\x04N.'
+    if type(obj) is int and -1 << 31 <= obj < 1 << 31:
+        return _INT(b'\x80\x04J', obj, b'.')
     if type(obj) is bytes and CHUNK_SIZE < len(obj) < 1 << 31:
         return b'\x80\x04B' + len(obj).to_bytes(4, 'little'), obj, b'\x94.'
     try:

@@ -227,8 +227,8 @@ class ChildTest(unittest.TestCase):
 
     def test_value_round_trip(self):
         values = [
-            None, True, False, 0, 1, -1, 255, 256, 65535, 65536, 2 ** 31,
-            -2 ** 31 - 1, 2 ** 64, -(2 ** 100) + 7, 1.5, -0.0, 1e300,
+            None, True, False, 0, 1, -1, 255, 256, 65535, 65536,
+            2 ** 31 - 1, 2 ** 31, -2 ** 31, -2 ** 31 - 1, 2 ** 64, -(2 ** 100) + 7, 1.5, -0.0, 1e300,
             float('inf'), '', 'abc', 'caf\xe9', '\u20ac', '\U0001F600',
             b'', b'abc', b'\x00\xff' * 300, [], [1, [2, [3]]], (), (1,),
             (1, 2), (1, 2, 3), (1, 2, 3, 4), {}, {'a': 1}, {1: 'x', 2: None},
@@ -664,7 +664,8 @@ class UpstreamPickleTest(unittest.TestCase):
         return reply.unpickle(throw=False)
 
     def test_values(self):
-        values = [None, True, 7, 2 ** 80, -1.5, 'caf\xe9 \U0001F600', b'',
+        values = [None, True, False, 7, -7, 2 ** 31 - 1, -2 ** 31, 2 ** 31,
+                  2 ** 80, -1.5, 'caf\xe9 \U0001F600', b'',
                   b'\x00\xff', [1, (2, [3])], {'k': {'n': None}}, (), {}]
         for value in values:
             self.assertEqual(self.upstream_call('echo', value), value)
