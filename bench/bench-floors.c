@@ -233,9 +233,13 @@ spawn_hop (const char *program,
   return pid;
 }
 
+/* With @direct, no second thread: the caller reads the reply itself, as
+ * a single-threaded master would (python-echo-rtt: what the Python child
+ * alone costs beyond pipe-rtt). */
 static void
 measure_design_rtt (const char *metric,
-                    int         relays)
+                    int         relays,
+                    gboolean    direct)
 {
   static const char echo[] =
     "import os\n"
@@ -283,13 +287,25 @@ measure_design_rtt (const char *metric,
   close (up);
   g_mutex_init (&floor.lock);
   g_cond_init (&floor.cond);
-  poller = g_thread_new ("design-floor", design_floor_poller, &floor);
+  poller = direct ? NULL : g_thread_new ("design-floor", design_floor_poller, &floor);
 
   for (int i = 0; i < count + 100; i++)
     {
       gint64 start = now_ns ();
       double us;
 
+      if (direct)
+        {
+          char reply[DESIGN_FRAME_SIZE];
+
+          if (send (floor.fd, frame, sizeof frame, 0) != sizeof frame)
+            die ("send");
+          read_exactly (floor.fd, reply, sizeof reply);
+          us = (now_ns () - start) / 1e3;
+          if (i >= 100)
+            g_array_append_val (samples, us);
+          continue;
+        }
       g_mutex_lock (&floor.lock);
       floor.replied = FALSE;
       g_mutex_unlock (&floor.lock);
@@ -309,7 +325,8 @@ measure_design_rtt (const char *metric,
         g_array_append_val (samples, us);
     }
   shutdown (floor.fd, SHUT_WR);
-  g_thread_join (poller);
+  if (poller != NULL)
+    g_thread_join (poller);
   close (floor.fd);
   for (int hop = 0; hop <= relays; hop++)
     waitpid (pids[hop], NULL, 0);
@@ -513,9 +530,11 @@ main (int    argc,
   if (g_str_equal (argv[1], "pipe-rtt"))
     measure_pipe_rtt ();
   else if (g_str_equal (argv[1], "design-rtt"))
-    measure_design_rtt ("design_rtt_us", 0);
+    measure_design_rtt ("design_rtt_us", 0, FALSE);
+  else if (g_str_equal (argv[1], "python-echo-rtt"))
+    measure_design_rtt ("python_echo_rtt_us", 0, TRUE);
   else if (g_str_equal (argv[1], "design-via3-rtt"))
-    measure_design_rtt ("design_via3_rtt_us", 2);
+    measure_design_rtt ("design_via3_rtt_us", 2, FALSE);
   else if (g_str_equal (argv[1], "pipe-bandwidth"))
     measure_pipe_bandwidth ();
   else if (g_str_equal (argv[1], "spawn"))
