@@ -311,8 +311,11 @@ _idle = []           # (unpickler, input) pairs that parsed a small payload whol
 def _loads(data):
     # Making an unpickler costs more than parsing a call: one is reused when
     # it parsed the whole of a small bytes payload (it keeps a view of the
-    # last one).  Its memo is emptied, so no payload can refer to an earlier
-    # one's objects; after an error or bytes left over, it is dropped.
+    # last one) and put nothing in its memo (the master's pickles have no
+    # memo opcodes).  One that did is dropped: emptying its memo would not
+    # rewind the index MEMOIZE writes at (CPython), which would then grow
+    # with every payload; and no payload may refer to an earlier one's
+    # objects.  After an error or bytes left over, it is dropped too.
     try:
         u, inp = _idle.pop()
     except IndexError:
@@ -326,9 +329,8 @@ def _loads(data):
         raise
     except Exception as e:
         raise StreamError('invalid message: %s', e)
-    u.memo.clear()
     if inp.used == len(data) <= 4096 and type(data) is bytes and \
-            len(_idle) < 4:
+            not u.memo.copy() and len(_idle) < 4:
         _idle.append((u, inp))
     return obj
 

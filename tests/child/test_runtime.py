@@ -529,6 +529,14 @@ class ChildTest(unittest.TestCase):
             self.master.get_value(handle)
         self.assertIn('StreamError: invalid message', str(caught.exception))
 
+    def test_reused_unpicklers_never_memoized(self):
+        # CPython's memo clear() does not rewind the index MEMOIZE stores
+        # at: an unpickler reused after memoizing would store each payload's
+        # objects further on, its memo growing without end.
+        indices = self.call('childfuncs', 'memo_indices_after', 500)
+        self.assertTrue(indices)
+        self.assertEqual(set(indices), {0, 1, 2})
+
     def test_payloads_are_parsed_alone(self):
         # The child may reuse an unpickler: nothing of one payload may
         # reach the next, neither its memo nor bytes after its STOP.

@@ -210,3 +210,24 @@ def fork_and_log():
             os._exit(0)
     os.waitpid(pid, 0)
     return 'forked'
+
+
+def memo_indices_after(count):
+    """Parse count payloads with memo opcodes (protocol 4 as Python peers
+    write it: MEMOIZE) and count without, alternately, through the
+    runtime's _loads; then one more memoizing payload through each
+    unpickler kept for reuse.  Returns the memo indices that last payload
+    was stored at."""
+    import pickle
+    memoizing = pickle.dumps(('a', 'b'), 4)
+    plain = b'\x80\x04K\x07.'
+    for _ in range(count):
+        assert mitogen.core._loads(memoizing) == ('a', 'b')
+        assert mitogen.core._loads(plain) == 7
+    indices = []
+    for unpickler, inp in mitogen.core._idle:
+        inp.append(memoizing)
+        unpickler.load()
+        indices.extend(unpickler.memo.copy())
+    del mitogen.core._idle[:]
+    return sorted(indices)
