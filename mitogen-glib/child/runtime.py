@@ -54,6 +54,7 @@ import select
 import time
 import zlib
 from _collections import deque as _deque
+from _functools import partial as _partial
 
 GET_MODULE = 100
 CALL_FUNCTION = 101
@@ -292,17 +293,20 @@ class _Unpickler(_pickle.Unpickler):
         return getattr(_M, fn) if type(fn) is str else fn
 
 
-class _Input(list):
-    # The unpickler's file, given the payload as its one item: the first
-    # peek() gives it all at once, to be parsed in place as pickle.loads
-    # does (no read() per opcode, big bytes copied once); then nothing.
-    # The unpickler reports what it parsed with read(n) at the end.
-    peek = lambda self, n: self.pop() if self else b''
-    readline = lambda self, n=0: b''
+class _Input(object):
+    # The unpickler's file, all C callables (no Python call per parse):
+    # the first peek() pops the payload put in d, to be parsed in place as
+    # pickle.loads does (no read() per opcode, big bytes copied once); a
+    # second one (a truncated payload) gives an int, which fails the parse.
+    # The unpickler reports what it parsed with read(n) at the end: n goes
+    # to used.
+    readline = bytes
 
-    def read(self, n=0):
-        self.used = n
-        return b''
+    def __init__(self):
+        self.d = {}
+        self.used = []
+        self.peek = _partial(self.d.pop, 0)
+        self.read = self.used.append
 
 
 _idle = []           # (unpickler, input) pairs that parsed a small payload whole
@@ -321,15 +325,14 @@ def _loads(data):
     except IndexError:
         inp = _Input()
         u = _Unpickler(inp, encoding='bytes')
-    inp.used = 0
-    inp.append(data)
+    inp.d[0] = data
     try:
         obj = u.load()
     except Error:
         raise
     except Exception as e:
         raise StreamError('invalid message: %s', e)
-    if inp.used == len(data) <= 4096 and type(data) is bytes and \
+    if inp.used.pop() == len(data) <= 4096 and type(data) is bytes and \
             not u.memo.copy() and len(_idle) < 4:
         _idle.append((u, inp))
     return obj

@@ -225,9 +225,10 @@ def memo_indices_after(count):
         assert mitogen.core._loads(memoizing) == ('a', 'b')
         assert mitogen.core._loads(plain) == 7
     indices = []
-    for unpickler, inp in mitogen.core._idle:
-        inp.append(memoizing)
-        unpickler.load()
-        indices.extend(unpickler.memo.copy())
+    idle = mitogen.core._idle[:]
+    for pair in idle:
+        mitogen.core._idle[:] = [pair]     # the one _loads() takes next
+        assert mitogen.core._loads(memoizing) == ('a', 'b')
+        indices.extend(pair[0].memo.copy())
     del mitogen.core._idle[:]
     return sorted(indices)
