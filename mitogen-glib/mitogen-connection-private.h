@@ -43,9 +43,9 @@ MitogenBootPlan *_mitogen_boot_plan_new_upstream  (MitogenRouter            *rou
                                                    guint32                   context_id,
                                                    GError                  **error);
 
-/* The send buffer asked for on each end of a local child's socket pair
- * (the kernel doubles it and clamps it at net.core.wmem_max). */
-#define MITOGEN_LOCAL_SOCKET_BUFFER_BYTES (512 * 1024)
+/* The send buffer asked for on each end of the socket pair to a child's
+ * process (the kernel doubles it and clamps it at net.core.wmem_max). */
+#define MITOGEN_SOCKET_PAIR_BUFFER_BYTES (512 * 1024)
 
 /* How the child's standard descriptors are set up. */
 typedef enum {

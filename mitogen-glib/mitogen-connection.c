@@ -986,8 +986,9 @@ close_pair (int fds[2])
       }
 }
 
-/* A local child's socket pair, each end able to hold
- * MITOGEN_LOCAL_SOCKET_BUFFER_BYTES: with the default (~208 KiB) a stream
+/* The socket pair between the master and a child's process (the child
+ * itself, or ssh, sudo or doas in front of it), each end able to hold
+ * MITOGEN_SOCKET_PAIR_BUFFER_BYTES: with the default (~208 KiB) a stream
  * of big frames stops and wakes the other side several times a frame, and
  * on virtual machines each wake-up of an idle CPU is dear
  * (bulk_stream_m2c_16mib went from ~1.75 to ~2.15 GB/s here, and a burst
@@ -996,7 +997,7 @@ close_pair (int fds[2])
 static gboolean
 open_socket_pair (int fds[2])
 {
-  int size = MITOGEN_LOCAL_SOCKET_BUFFER_BYTES;
+  int size = MITOGEN_SOCKET_PAIR_BUFFER_BYTES;
 
   if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
     return FALSE;

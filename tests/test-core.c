@@ -1117,7 +1117,7 @@ test_socket_buffers (Fixture       *fixture,
       return;
     }
   wmem_max = g_ascii_strtoull (wmem_max_text, NULL, 10);
-  expected = 2 * (int) MIN ((guint64) MITOGEN_LOCAL_SOCKET_BUFFER_BYTES, wmem_max);
+  expected = 2 * (int) MIN ((guint64) MITOGEN_SOCKET_PAIR_BUFFER_BYTES, wmem_max);
 
   stream = _mitogen_router_dup_stream (fixture->router, mitogen_context_get_context_id (fixture->context));
   g_assert_nonnull (stream);

@@ -52,9 +52,10 @@ _monotonic = time.monotonic
 _IN = select.POLLIN
 _OUT = select.POLLOUT
 _GRACE = 1.0            # seconds children get to exit after SHUTDOWN
-# Send buffer asked for on each end of a local child's socket pair, as the
-# C master does (MITOGEN_LOCAL_SOCKET_BUFFER_BYTES): big frames then cross
-# with fewer stops and wake-ups.  The kernel doubles it and may clamp it.
+# Send buffer asked for on each end of the socket pair to a child's
+# process, as the C master does (MITOGEN_SOCKET_PAIR_BUFFER_BYTES): big
+# frames then cross with fewer stops and wake-ups.  The kernel doubles it
+# and may clamp it.
 _SOCKET_BUFFER = 512 * 1024
 
 # Failure codes of _proxy_connect (the master maps them to GError codes).
