@@ -1542,6 +1542,7 @@ class _Hub(object):
             core._hold_r, core._hold_w = os.pipe()
             os.set_blocking(core._hold_w, False)
             del core._held[:]
+            core._watched = False
             core._rpoll = select.poll()
             core._rpoll.register(fd, _IN)
             core._rpoll.register(core._wake_r, _IN)

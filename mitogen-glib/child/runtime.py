@@ -810,6 +810,7 @@ _rpoll = None
 _wake_r = _wake_w = -1
 _forked = False
 _held = []           # replies held back while more calls wait (_wlock)
+_watched = False     # the watcher writes them within a few ms (_wlock)
 _hold_r = _hold_w = -1  # the watcher's pipe: replies are being held
 
 
@@ -844,15 +845,19 @@ def _hold(frame):
     the next write, so that a burst of calls costs one write, not one each.
     The main thread writes the held replies once the queue runs short or
     before it waits for anything; the watcher writes them within a few ms
-    if a call runs long meanwhile."""
+    if a call runs long meanwhile.  It is woken only if it is not watching
+    already: a burst of calls wakes it every few ms, not for every write."""
+    global _watched
     if _forked:
         return
     with _wlock:
         _held.append(frame)
         n = len(_held)
+        wake = not _watched
+        _watched = True
     if n >= 64:
         _write()
-    elif n == 1:
+    elif wake:
         try:
             os.write(_hold_w, b'\0')
         except OSError:
@@ -1174,6 +1179,7 @@ def _try_pump(token):
 
 
 def _watch():
+    global _watched
     poller = select.poll()
     armed = select.POLLIN | _RDHUP
     poller.register(_rfd, armed)
@@ -1185,13 +1191,16 @@ def _watch():
     help_at = flush_at = token = None
     while True:
         try:
-            due = [t for t in (help_at, flush_at) if t]
+            due = list(filter(None, (help_at, flush_at)))
             events = poller.poll(max(0, int((min(due) - _monotonic()) * 1000)
                                      + 1) if due else None)
             now = _monotonic()
             if flush_at and now >= flush_at:
+                # Replies still held behind a long call, whichever batch.
                 flush_at = None
-                _write()        # replies still held behind a long call
+                with _wlock:
+                    _watched = False
+                _write()
             if help_at and now >= help_at:
                 help_at = None
                 _try_pump(token)

@@ -403,20 +403,26 @@ class ChildTest(unittest.TestCase):
         self.assertEqual([self.master.get_value(h) for h in handles],
                          list(range(300)))
 
-    def test_held_reply_does_not_wait_for_a_long_call(self):
-        # The first reply is held (two calls are queued behind it); the
-        # next call sleeps 1.5 s: the watcher writes the held reply within
-        # a few ms instead.
-        start = time.monotonic()
-        handles = self._send_calls_at_once([('posix', 'getpid', ()),
-                                            ('time', 'sleep', (1.5,)),
-                                            ('posix', 'getpid', ())])
-        self.assertEqual(self.master.get_value(handles[0]),
-                         self.master.proc.pid)
-        self.assertLess(time.monotonic() - start, 1.0)
-        self.assertIsNone(self.master.get_value(handles[1]))
-        self.assertEqual(self.master.get_value(handles[2]),
-                         self.master.proc.pid)
+    def test_held_replies_never_wait_for_a_long_call(self):
+        # The watcher is woken by the first reply held, not by every one,
+        # and stops watching once it wrote them. First 70 quick calls: the
+        # first 64 replies are written together, the next 6 are held while
+        # the watcher is still watching (it is not woken again); the next
+        # call sleeps: the watcher writes those 6 within a few ms. Then a
+        # second burst after the first is over: the watcher is woken again.
+        pid = self.master.proc.pid
+        for quick in 70, 1:
+            start = time.monotonic()
+            handles = self._send_calls_at_once(
+                [('posix', 'getpid', ())] * quick +
+                [('time', 'sleep', (1.5,)), ('posix', 'getpid', ())])
+            self.assertEqual(self.master.get_value(handles[quick - 1]), pid)
+            self.assertLess(time.monotonic() - start, 1.0)
+            self.assertEqual([self.master.get_value(h)
+                              for h in handles[:quick - 1]],
+                             [pid] * (quick - 1))
+            self.assertIsNone(self.master.get_value(handles[quick]))
+            self.assertEqual(self.master.get_value(handles[-1]), pid)
 
     def test_no_reply_failure_is_logged(self):
         self.master.call_async('childfuncs', 'boom', 'unheard', _reply=False)
