@@ -1,6 +1,7 @@
 /* test-stream.c: MitogenStream's writes, seen from the peer's end of a
- * socket pair: frames of a burst arrive whole and in order, and what a
- * burst left queued still goes out when the stream closes.
+ * socket pair: frames of a burst arrive whole and in order, go out while
+ * the broker thread is busy, and what a burst left queued still goes out
+ * when the stream closes.
  *
  * SPDX-License-Identifier: BSD-3-Clause
  */
@@ -259,6 +260,83 @@ test_stream_mixed_sizes_in_order (Fixture       *fixture,
   g_assert_cmpuint (_mitogen_stream_get_queued_bytes (fixture->stream), ==, 0);
 }
 
+/* Keeps the broker thread busy until released (at most 20 s). */
+typedef struct
+{
+  GMutex lock;
+  GCond cond;
+  gboolean busy;
+  gboolean released;
+} BrokerBlock;
+
+static void
+block_broker (gpointer user_data)
+{
+  BrokerBlock *block = user_data;
+  gint64 deadline = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
+
+  g_mutex_lock (&block->lock);
+  block->busy = TRUE;
+  g_cond_broadcast (&block->cond);
+  while (!block->released && g_cond_wait_until (&block->cond, &block->lock, deadline))
+    ;
+  g_mutex_unlock (&block->lock);
+}
+
+static void
+do_nothing (gpointer user_data)
+{
+}
+
+static void
+test_stream_burst_written_by_sender (Fixture       *fixture,
+                                     gconstpointer  data)
+{
+  BrokerBlock block = { 0 };
+  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  gint64 start;
+  guint count = 0;
+
+  g_test_summary ("While the broker thread is kept busy, a burst's frames still go out: "
+                  "the sending thread writes what is queued once the burst has lasted "
+                  "a while (a busy sender can keep the broker off its CPU)");
+
+  g_mutex_init (&block.lock);
+  g_cond_init (&block.cond);
+  _mitogen_broker_post (fixture->broker, block_broker, &block);
+  g_mutex_lock (&block.lock);
+  while (!block.busy)
+    g_assert_true (g_cond_wait_until (&block.cond, &block.lock, deadline));
+  g_mutex_unlock (&block.lock);
+
+  /* Back to back for a millisecond (at most 2,000 frames of 30 bytes: the
+   * socket takes them all), then one more after a pause. */
+  start = g_get_monotonic_time ();
+  while (count < 2000 && (count < 10 || g_get_monotonic_time () - start < 1000))
+    {
+      g_autoptr(MitogenMessage) message = numbered_message (count++);
+
+      g_assert_true (_mitogen_stream_send (fixture->stream, message));
+    }
+  g_usleep (200);
+  {
+    g_autoptr(MitogenMessage) message = numbered_message (count++);
+
+    g_assert_true (_mitogen_stream_send (fixture->stream, message));
+  }
+  g_assert_cmpuint (_mitogen_stream_get_queued_bytes (fixture->stream), ==, 0);
+  g_assert_cmpuint (read_numbered (fixture->peer, count, FALSE), ==, count);
+
+  g_mutex_lock (&block.lock);
+  block.released = TRUE;
+  g_cond_broadcast (&block.cond);
+  g_mutex_unlock (&block.lock);
+  /* Jobs run in order: once this one ran, block is no longer used. */
+  run_on_broker (fixture->broker, do_nothing, NULL);
+  g_mutex_clear (&block.lock);
+  g_cond_clear (&block.cond);
+}
+
 typedef struct
 {
   MitogenStream *stream;
@@ -303,6 +381,8 @@ main (int argc, char *argv[])
               fixture_setup, test_stream_burst_in_order, fixture_teardown);
   g_test_add ("/stream/mixed-sizes-in-order", Fixture, NULL,
               fixture_setup, test_stream_mixed_sizes_in_order, fixture_teardown);
+  g_test_add ("/stream/burst-written-by-sender", Fixture, NULL,
+              fixture_setup, test_stream_burst_written_by_sender, fixture_teardown);
   g_test_add ("/stream/close-writes-queued", Fixture, NULL,
               fixture_setup, test_stream_close_writes_queued, fixture_teardown);
 
