@@ -578,10 +578,9 @@ static gboolean
 write_or_watch_locked (MitogenStream *self,
                        gboolean       was_empty)
 {
-  gboolean ok = TRUE;
-
   gint64 now = g_get_monotonic_time ();
   guint reads = (guint) g_atomic_int_get (&self->reads);
+  gboolean ok = TRUE;
 
   if (now - self->last_direct_write >= COALESCE_USEC ||
       (was_empty && reads != self->reads_at_direct_write))
