@@ -68,8 +68,9 @@ void           _mitogen_stream_start          (MitogenStream *self);
 void           _mitogen_stream_start_framing  (MitogenStream *self);
 /* Any thread: queue a frame; writes at once when the queue is empty,
  * unless the frame follows another by a few microseconds with nothing read
- * in between (a burst: the broker writes the batch). Returns FALSE if the
- * stream is closed. */
+ * in between (a burst: the broker writes the batch, or the sender does
+ * once 50 us passed since its last write). Returns FALSE if the stream is
+ * closed. */
 gboolean       _mitogen_stream_send           (MitogenStream  *self,
                                                MitogenMessage *message);
 /* The same for a frame (its payload is referenced, not copied). */
