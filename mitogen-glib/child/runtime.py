@@ -853,8 +853,9 @@ def _hold(frame):
     with _wlock:
         _held.append(frame)
         n = len(_held)
-        wake = not _watched
-        _watched = True
+        # The 64th is written at once, with the rest: nothing left to watch.
+        wake = n < 64 and not _watched
+        _watched |= wake
     if n >= 64:
         _write()
     elif wake:

@@ -424,6 +424,12 @@ class ChildTest(unittest.TestCase):
             self.assertIsNone(self.master.get_value(handles[quick]))
             self.assertEqual(self.master.get_value(handles[-1]), pid)
 
+    def test_reply_written_at_once_leaves_nothing_watched(self):
+        # A reply that fills the batch writes it at once: the watcher must
+        # then be woken by the next reply held, not think it is watching.
+        self.assertIs(self.master.call('childfuncs',
+                                       'watched_after_64th_hold'), False)
+
     def test_no_reply_failure_is_logged(self):
         self.master.call_async('childfuncs', 'boom', 'unheard', _reply=False)
         name, level, text = self.master.wait_log(lambda r: 'unheard' in r[2])

@@ -232,3 +232,17 @@ def memo_indices_after(count):
         indices.extend(pair[0].memo.copy())
     del mitogen.core._idle[:]
     return sorted(indices)
+
+
+def watched_after_64th_hold():
+    """Hold a 64th reply (an empty frame) while 63 are held and the watcher
+    has just stopped watching, as it leaves things after its 2 ms; that
+    reply writes them all.  Returns whether a next held reply would find
+    the watcher watching (it must not: nothing is held)."""
+    core = mitogen.core
+    with core._wlock:
+        core._held[:] = [b''] * 63
+        core._watched = False
+    core._hold(b'')
+    assert not core._held
+    return core._watched
